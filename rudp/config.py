@@ -1,0 +1,162 @@
+"""Connection and endpoint settings: one frozen dataclass, validated on construction.
+
+Every knob a test or a profile needs is a field here (never a private attribute to patch).
+Where a default departs from an RFC value, the field's comment names the RFC value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Config"]
+
+MAX_WINDOW_SCALE = 14  # RFC 7323 §2.3
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings shared by an endpoint and every connection it carries."""
+
+    # --- segmentation --------------------------------------------------------------------
+    max_payload: int = 1200
+    """Payload bytes per DATA datagram. 1200 B plus a 24 B header (and up to 40 B of SACK
+    blocks) stays under any IPv4/IPv6 path with a 1500 B MTU, so IP never fragments
+    (RFC 8899 §5.1.2 BASE_PLPMTU = 1200)."""
+
+    # --- buffers and flow control ------------------------------------------------------
+    recv_buffer_size: int = 4 * 1024 * 1024
+    """Bytes the reassembly buffer holds; the advertised window is its free space."""
+    send_buffer_high: int = 1024 * 1024
+    """Unacknowledged plus unsent bytes above which the writer is told to pause."""
+    send_buffer_low: int = 256 * 1024
+    """Bytes at or below which a paused writer is told to resume."""
+    send_buffer_max: int = 64 * 1024 * 1024
+    """Hard bound on the send buffer; a write past it raises ``SendBufferFull``."""
+    nagle: bool = False
+    """Hold sub-segment writes while small data is unacknowledged (RFC 9293 §3.7.4).
+    Off by default, as asyncio sets TCP_NODELAY."""
+    sws_override: float = 0.2
+    """Sender silly-window override timer in seconds (RFC 9293 §3.8.6.2.1: 0.1-1 s)."""
+
+    # --- acknowledgements --------------------------------------------------------------
+    ack_delay: float = 0.025
+    """Longest an ACK is delayed (RFC 9000 §13.2 max_ack_delay 25 ms; RFC 9293 allows
+    up to 0.5 s). 0 sends an ACK for every datagram."""
+    ack_every: int = 2
+    """ACK at least every N-th full-sized segment (RFC 5681 §4.2: 2)."""
+    max_sack_blocks: int = 4
+    """SACK blocks per ACK, D-SACK included (RFC 2018 §3: at most 4)."""
+
+    # --- retransmission timer (RFC 6298) -----------------------------------------------
+    initial_rto: float = 1.0
+    """RTO before the first RTT sample (RFC 6298 §2.1: 1 s)."""
+    min_rto: float = 0.2
+    """Lower clamp of the RTO. RFC 6298 §2.4 says 1 s; Linux uses 200 ms (TCP_RTO_MIN)."""
+    max_rto: float = 60.0
+    """Upper clamp of the RTO (RFC 6298 §2.5: at least 60 s)."""
+    clock_granularity: float = 0.001
+    """G in RTO = SRTT + max(G, 4*RTTVAR) (RFC 6298 §2.2)."""
+    max_retransmits: int = 15
+    """Consecutive timeouts of one segment before the connection fails
+    (Linux tcp_retries2 = 15)."""
+
+    # --- loss recovery and congestion control ------------------------------------------
+    dupack_threshold: int = 3
+    """Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2, RFC 6675 DupThresh)."""
+    congestion_control: str = "newreno"
+    """Name of the congestion controller (see ``rudp.core.congestion.CONTROLLERS``)."""
+    initial_window_segments: int = 10
+    """Initial congestion window in segments (RFC 6928: IW10)."""
+
+    # --- handshake -----------------------------------------------------------------------
+    handshake_retries: int = 6
+    """Retransmissions of INIT (and of COOKIE-ECHO) before the connect fails
+    (Linux tcp_syn_retries = 6)."""
+    handshake_timeout: float = 60.0
+    """Seconds after which an unfinished connect fails with ``HandshakeTimeout``."""
+    cookie_lifetime: float = 60.0
+    """Seconds a handshake cookie stays valid (RFC 9260 §5.1.3 Valid.Cookie.Life)."""
+    cookie_secret_rotation: float = 120.0
+    """Seconds between cookie secret rotations; the previous secret is still accepted."""
+    backlog: int = 128
+    """Established connections not yet accepted by the application."""
+    backlog_overflow: Literal["drop", "reset"] = "drop"
+    """What a full accept queue does with a new valid COOKIE-ECHO: ``drop`` it silently (the
+    client retries, like Linux with tcp_abort_on_overflow=0) or ``reset`` (refuse)."""
+
+    # --- liveness and close --------------------------------------------------------------
+    keepalive_idle: float | None = None
+    """Idle seconds before keepalive probes start; None disables keepalive
+    (Linux tcp_keepalive_time = 7200 s)."""
+    keepalive_interval: float = 75.0
+    """Seconds between unanswered keepalive probes (Linux tcp_keepalive_intvl)."""
+    keepalive_probes: int = 9
+    """Unanswered probes before the connection fails (Linux tcp_keepalive_probes)."""
+    idle_timeout: float | None = None
+    """Seconds without any datagram from the peer after which the connection fails;
+    None disables it."""
+    time_wait: float = 2.0
+    """TIME_WAIT duration. RFC 9293 uses 2*MSL = 240 s; connection ids are random per
+    connection, so a short TIME_WAIT only has to absorb the peer's last retransmissions."""
+    fin_wait2_timeout: float = 60.0
+    """Longest wait for the peer's FIN after ours was acknowledged (Linux tcp_fin_timeout)."""
+    persist_max: float = 60.0
+    """Upper bound of the zero-window probe interval (RFC 9293 §3.8.6.1)."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field whose value is out of range."""
+        if not 16 <= self.max_payload <= 65_000:
+            raise ValueError(f"max_payload must be in [16, 65000], got {self.max_payload}")
+        if self.recv_buffer_size < 2 * self.max_payload:
+            raise ValueError("recv_buffer_size must hold at least two segments")
+        if self.recv_buffer_size > (0xFFFF << MAX_WINDOW_SCALE):
+            raise ValueError("recv_buffer_size exceeds the largest scaled window (1 GiB)")
+        if not 0 <= self.send_buffer_low <= self.send_buffer_high <= self.send_buffer_max:
+            raise ValueError("need 0 <= send_buffer_low <= send_buffer_high <= send_buffer_max")
+        for name in ("ack_delay", "sws_override", "clock_granularity"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.ack_every < 1:
+            raise ValueError("ack_every must be >= 1")
+        if not 1 <= self.max_sack_blocks <= 4:
+            raise ValueError("max_sack_blocks must be in [1, 4]")
+        if not 0 < self.min_rto <= self.initial_rto <= self.max_rto:
+            raise ValueError("need 0 < min_rto <= initial_rto <= max_rto")
+        if self.max_retransmits < 1 or self.handshake_retries < 0:
+            raise ValueError("max_retransmits must be >= 1 and handshake_retries >= 0")
+        if self.dupack_threshold < 1:
+            raise ValueError("dupack_threshold must be >= 1")
+        if self.initial_window_segments < 1:
+            raise ValueError("initial_window_segments must be >= 1")
+        for name in ("handshake_timeout", "cookie_lifetime", "cookie_secret_rotation"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.backlog < 1:
+            raise ValueError("backlog must be >= 1")
+        if self.backlog_overflow not in ("drop", "reset"):
+            raise ValueError("backlog_overflow must be 'drop' or 'reset'")
+        for name in ("keepalive_idle", "idle_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0 or None")
+        if self.keepalive_interval <= 0 or self.keepalive_probes < 1:
+            raise ValueError("keepalive_interval must be > 0 and keepalive_probes >= 1")
+        if self.time_wait < 0 or self.fin_wait2_timeout <= 0 or self.persist_max <= 0:
+            raise ValueError("time_wait must be >= 0, fin_wait2_timeout and persist_max > 0")
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def window_scale(self) -> int:
+        """The smallest shift that lets a 16-bit window field carry ``recv_buffer_size``."""
+        shift = 0
+        while (self.recv_buffer_size >> shift) > 0xFFFF:
+            shift += 1
+        return shift
