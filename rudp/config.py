@@ -136,6 +136,8 @@ class Config:
         for name in ("handshake_timeout", "cookie_lifetime", "cookie_secret_rotation"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
+        if self.cookie_secret_rotation < self.cookie_lifetime:
+            raise ValueError("cookie_secret_rotation must be >= cookie_lifetime")
         if self.backlog < 1:
             raise ValueError("backlog must be >= 1")
         if self.backlog_overflow not in ("drop", "reset"):

@@ -1,0 +1,1 @@
+"""The sans-I/O engine: pure state machines fed with datagrams, user calls and ``now``."""

@@ -1,0 +1,100 @@
+"""Plain counters, read by tests, the CLI and ``get_extra_info('stats')``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+__all__ = ["ConnectionStats", "EndpointStats"]
+
+
+class ConnectionStats:
+    """Counters of one connection. Drops are counted by reason in ``dropped``."""
+
+    __slots__ = (
+        "datagrams_sent",
+        "datagrams_received",
+        "bytes_sent",
+        "bytes_received",
+        "payload_bytes_sent",
+        "payload_bytes_received",
+        "segments_retransmitted",
+        "bytes_retransmitted",
+        "fast_retransmits",
+        "rto_timeouts",
+        "recoveries",
+        "dup_acks_received",
+        "dsack_sent",
+        "dsack_received",
+        "duplicate_segments",
+        "acks_sent",
+        "window_probes_sent",
+        "keepalives_sent",
+        "challenge_acks_sent",
+        "handshake_retransmits",
+        "dropped",
+    )
+
+    def __init__(self) -> None:
+        self.datagrams_sent: int = 0
+        self.datagrams_received: int = 0
+        self.bytes_sent: int = 0
+        self.bytes_received: int = 0
+        self.payload_bytes_sent: int = 0
+        self.payload_bytes_received: int = 0
+        self.segments_retransmitted: int = 0
+        self.bytes_retransmitted: int = 0
+        self.fast_retransmits: int = 0
+        self.rto_timeouts: int = 0
+        self.recoveries: int = 0
+        self.dup_acks_received: int = 0
+        self.dsack_sent: int = 0
+        self.dsack_received: int = 0
+        self.duplicate_segments: int = 0
+        self.acks_sent: int = 0
+        self.window_probes_sent: int = 0
+        self.keepalives_sent: int = 0
+        self.challenge_acks_sent: int = 0
+        self.handshake_retransmits: int = 0
+        self.dropped: Counter[str] = Counter()
+
+    def as_dict(self) -> dict[str, Any]:
+        """A snapshot as plain values (``dropped`` as a dict)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__[:-1]}
+        out["dropped"] = dict(self.dropped)
+        return out
+
+
+class EndpointStats:
+    """Counters of an endpoint: datagrams it handled before (or instead of) a connection."""
+
+    __slots__ = (
+        "datagrams_received",
+        "datagrams_sent",
+        "bytes_received",
+        "bytes_sent",
+        "inits_received",
+        "cookies_sent",
+        "echoes_accepted",
+        "connections_accepted",
+        "resets_sent",
+        "dropped",
+    )
+
+    def __init__(self) -> None:
+        self.datagrams_received: int = 0
+        self.datagrams_sent: int = 0
+        self.bytes_received: int = 0
+        self.bytes_sent: int = 0
+        self.inits_received: int = 0
+        self.cookies_sent: int = 0
+        self.echoes_accepted: int = 0
+        self.connections_accepted: int = 0
+        self.resets_sent: int = 0
+        self.dropped: Counter[str] = Counter()
+
+    def as_dict(self) -> dict[str, Any]:
+        """A snapshot as plain values (``dropped`` as a dict)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__[:-1]}
+        out["dropped"] = dict(self.dropped)
+        return out
