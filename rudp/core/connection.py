@@ -831,7 +831,9 @@ class Connection:
                                 break
                             if n == data_unsent and cfg.nagle:
                                 break
-                    if n > room:
+                    # The FIN occupies a sequence number of its own, counted in flight too.
+                    fin_rides = sb.fin_queued and sb.snd_nxt + n == sb.fin_seq
+                    if n + fin_rides > room:
                         break
                     seq, end, fin_flag = sb.take_new(n)
                     fin = fin_flag
@@ -919,8 +921,9 @@ _NO_DATA = frozenset({ConnState.TIME_WAIT, ConnState.FIN_WAIT_2})
 
 
 def _ts(now: float) -> int:
-    """A 32-bit microsecond timestamp (RFC 7323 §3 TSval) from the caller's clock."""
-    return int(now * 1_000_000) & MASK32
+    """A 32-bit microsecond timestamp (RFC 7323 §3 TSval) from the caller's clock. Never 0:
+    a TSecr of 0 means "no timestamp to echo"."""
+    return (int(now * 1_000_000) & MASK32) or 1
 
 
 def _reason_name(reason: int) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from rudp.config import Config
 from rudp.core.connection import Addr, Connection
 from rudp.core.endpoint import Endpoint
+from rudp.core.state import ConnState
 from rudp.core.events import (
     Connected,
     ConnectionTerminated,
@@ -22,7 +23,7 @@ from rudp.core.events import (
     Event,
     SendBufferLow,
 )
-from tests.sim import Impairment, Simulator
+from tests.sim import Impairment, Simulator, TraceRecord
 
 CLIENT_ADDR: Addr = ("10.0.0.1", 5000)
 SERVER_ADDR: Addr = ("10.0.0.2", 4433)
@@ -180,10 +181,11 @@ def make_pair(
     impairment: Impairment | None = None,
     back: Impairment | None = None,
     seed: int = 0,
+    trace: list[TraceRecord] | None = None,
     **peer_kwargs: object,
 ) -> tuple[Simulator, Peer, Peer]:
     """A simulator with a client peer and a listening server peer joined by a link."""
-    sim = Simulator(seed=seed)
+    sim = Simulator(seed=seed, trace=trace)
     client = Peer(client_config, seed=seed * 2 + 1)
     server = Peer(server_config, seed=seed * 2 + 2, listening=True, **peer_kwargs)  # type: ignore[arg-type]
     sim.add_node(client, CLIENT_ADDR)
@@ -196,11 +198,14 @@ def make_pair(
 
 
 def connect(sim: Simulator, client: Peer, server: Peer, *, max_time: float = 30.0) -> Connection:
-    """Open a client connection and run until both sides are connected."""
+    """Open a client connection and run until the server confirmed it."""
     conn = client.endpoint.connect(SERVER_ADDR, now=sim.clock.now)
     client.log(conn)
     ok = sim.run_until(
-        lambda: client.log(conn).connected and bool(server.accepted), sim.clock.now + max_time
+        lambda: conn.state is not ConnState.INIT_SENT
+        and conn.state is not ConnState.COOKIE_ECHOED
+        and bool(server.accepted),
+        sim.clock.now + max_time,
     )
     assert ok, "handshake did not complete"
     return conn

@@ -288,7 +288,7 @@ class Simulator:
     def _begin_step(self, when: float) -> float:
         self.steps += 1
         clock = self.clock
-        if False:
+        if self.steps > self.max_steps:
             raise RuntimeError(
                 f"simulator exceeded max_steps={self.max_steps} at t={clock.now!r} (livelock?)"
             )
