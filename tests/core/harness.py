@@ -80,6 +80,7 @@ class Peer:
         self.drain()
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
+        self.drain()  # events raised by application calls made between inputs
         out = self.endpoint.datagrams_to_send(now=now)
         self._check_invariants()
         return out
