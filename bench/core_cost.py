@@ -41,7 +41,6 @@ import argparse
 import cProfile
 import gc
 import json
-import math
 import pstats
 import random
 import sys
@@ -171,7 +170,15 @@ class IdealResult:
 
     @property
     def cpu_mb_per_s(self) -> float:
-        return self.bytes / self.cpu_s / MB if self.cpu_s > 0 else math.inf
+        return _mb_per_s(self.bytes, self.cpu_s)
+
+    @property
+    def sender_mb_per_s(self) -> float:
+        return _mb_per_s(self.bytes, self.sender_cpu_s)
+
+    @property
+    def receiver_mb_per_s(self) -> float:
+        return _mb_per_s(self.bytes, self.receiver_cpu_s)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -179,9 +186,14 @@ class IdealResult:
         out["receiver_us_per_segment"] = self.receiver_us_per_segment
         out["cpu_s"] = self.cpu_s
         out["cpu_mb_per_s"] = self.cpu_mb_per_s
-        out["sender_mb_per_s"] = self.bytes / self.sender_cpu_s / MB
-        out["receiver_mb_per_s"] = self.bytes / self.receiver_cpu_s / MB
+        out["sender_mb_per_s"] = self.sender_mb_per_s
+        out["receiver_mb_per_s"] = self.receiver_mb_per_s
         return out
+
+
+def _mb_per_s(nbytes: int, seconds: float) -> float:
+    """Throughput in 10^6 B/s; a CPU time below the clock's 1 ns resolution counts as 1 ns."""
+    return nbytes / max(seconds, 1e-9) / MB
 
 
 def _token_source(seed: int) -> Callable[[int], bytes]:
@@ -521,7 +533,11 @@ def _losses(text: str) -> list[float]:
 
 
 def _mib(n: int) -> str:
-    return f"{n / MiB:g} MiB"
+    if n >= MiB:
+        return f"{n / MiB:.4g} MiB"
+    if n >= KiB:
+        return f"{n / KiB:.4g} KiB"
+    return f"{n} B"
 
 
 def print_ideal(result: IdealResult) -> None:
@@ -552,8 +568,8 @@ def print_ideal(result: IdealResult) -> None:
         (
             "CPU-bound throughput",
             f"{result.cpu_mb_per_s:.2f} MB/s (both sides on one core; "
-            f"sender alone {result.bytes / result.sender_cpu_s / MB:.2f}, "
-            f"receiver alone {result.bytes / result.receiver_cpu_s / MB:.2f})",
+            f"sender alone {result.sender_mb_per_s:.2f}, "
+            f"receiver alone {result.receiver_mb_per_s:.2f})",
         ),
         ("wall clock", f"{result.wall_s:.2f} s"),
     ]

@@ -114,6 +114,7 @@ class Connection:
         self._wl1 = 0
         self._wl2 = 0
         self._dupacks = 0
+        self._retransmit_head = False
         self._rto_count = 0
         self._ts_recent = 0
         self._ts_recent_time = 0.0
@@ -407,6 +408,9 @@ class Connection:
             self.stats.dup_acks_received += 1
         if sb.recovery:
             if sb.snd_una >= sb.recovery_point:
+                if sb.recovery == FAST_RECOVERY:
+                    # Deflate any inflation on the full ACK (RFC 6582 §3.2 step 5, option 1).
+                    cc.cwnd = min(cc.ssthresh, max(sb.pipe, self._smss) + self._smss)
                 sb.exit_recovery()
             elif ack > una and sb.recovery == FAST_RECOVERY:
                 sb.mark_head_lost()  # partial ACK: the next hole is lost too (RFC 6582 §3.2)
@@ -415,9 +419,10 @@ class Connection:
         if not sb.recovery and sb.outstanding:
             if self._dupacks >= self.config.dupack_threshold or sb.lost_edge > sb.snd_una:
                 # Fast retransmit and SACK-based recovery (RFC 5681 §3.2, RFC 6675 §5).
-                cc.on_congestion_event(bytes_in_flight=sb.outstanding, now=now)
+                cc.on_congestion_event(bytes_in_flight=self._flight_size(), now=now)
                 sb.mark_head_lost()
                 sb.enter_recovery(FAST_RECOVERY)
+                self._retransmit_head = True  # whatever pipe says (RFC 6675 §5 step 4.3)
                 self.stats.fast_retransmits += 1
                 self.stats.recoveries += 1
         acked = delivered + newly_sacked
@@ -736,6 +741,14 @@ class Connection:
             self._ack_now = True
             self._owner._mark_dirty(self)
 
+    def _flight_size(self) -> int:
+        """FlightSize for the loss response (RFC 5681 §3.1 eq. 4): data sent and not yet
+        acknowledged, less what the peer SACKed (it left the network), at most cwnd, so a
+        long run of SACKed data behind a lost head does not inflate ssthresh."""
+        flight = self._sb.outstanding - self._sb.sacked_bytes
+        cwnd = self.cwnd
+        return flight if flight < cwnd else cwnd
+
     def _on_rto(self, now: float) -> None:
         sb = self._sb
         cc = self.cc
@@ -751,7 +764,7 @@ class Connection:
             )
             return
         self.stats.rto_timeouts += 1
-        cc.on_retransmission_timeout(bytes_in_flight=sb.outstanding, now=now)
+        cc.on_retransmission_timeout(bytes_in_flight=self._flight_size(), now=now)
         self.rtt.on_timeout()
         if sb.recovery != RTO_RECOVERY:
             self.stats.recoveries += 1
@@ -809,8 +822,20 @@ class Connection:
                 retransmit = sb.peek_retransmission(smss)
                 if retransmit is not None:
                     seq, end = retransmit
+                    if self._retransmit_head:
+                        # The first retransmission goes whatever pipe says (RFC 6675 §5 step
+                        # 4.3); the window is inflated to cover it, as RFC 5681 §3.2 step 3
+                        # inflates by the segments that left, so pipe <= cwnd still holds.
+                        self._retransmit_head = False
+                        if end - seq > room:
+                            cc.cwnd += end - seq - room
+                            room = end - seq
                     if end - seq > room:
-                        break
+                        if not (sb.fin_queued and end == sb.fin_seq + 1 and end - 1 - seq > 0):
+                            break
+                        if end - 1 - seq > room:
+                            break
+                        end -= 1  # the data now, its FIN once the window has room
                     sb.high_rxt = end
                     fin = sb.fin_queued and end > sb.fin_seq
                     stats.segments_retransmitted += 1
@@ -831,11 +856,12 @@ class Connection:
                                 break
                             if n == data_unsent and cfg.nagle:
                                 break
-                    # The FIN occupies a sequence number of its own, counted in flight too.
+                    # The FIN occupies a sequence number of its own, counted in flight too;
+                    # with no room for it, the data goes now and the FIN after an ACK.
                     fin_rides = sb.fin_queued and sb.snd_nxt + n == sb.fin_seq
-                    if n + fin_rides > room:
+                    if n > room or (fin_only and room < 1):
                         break
-                    seq, end, fin_flag = sb.take_new(n)
+                    seq, end, fin_flag = sb.take_new(n, with_fin=n + fin_rides <= room)
                     fin = fin_flag
                     self._last_data_sent = now
                 payload = sb.payload_view(view, seq, end)

@@ -206,6 +206,16 @@ class Endpoint:
 
     def _on_echo(self, echo: CookieEcho, addr: Addr, now: float) -> None:
         stats = self.stats
+        existing = self._conns.get(echo.server_cid)
+        if (
+            existing is not None
+            and existing.peer_addr == addr
+            and existing.peer_cid == echo.client_cid
+        ):
+            # Our confirmation was lost: confirm again, however old the cookie is by now. The
+            # reply is smaller than the echo and goes to the connection's own peer.
+            existing.echo_repeated(now=now)
+            return
         try:
             state = self._cookies.verify(addr, echo.cookie, now=now)
         except CookieError as exc:
@@ -220,12 +230,8 @@ class Endpoint:
         if server_cid != echo.server_cid or client_cid != echo.client_cid:
             stats.dropped["bad_cookie"] += 1
             return
-        existing = self._conns.get(server_cid)
-        if existing is not None:
-            if existing.peer_addr == addr and existing.peer_cid == client_cid:
-                existing.echo_repeated(now=now)  # our confirmation was lost
-            else:
-                stats.dropped["cid_collision"] += 1
+        if server_cid in self._conns:
+            stats.dropped["cid_collision"] += 1
             return
         if not self.listening:
             stats.dropped["not_listening"] += 1

@@ -114,14 +114,15 @@ class SendBuffer:
         start = self._head + (seq - self.snd_una)
         return view[start : start + (end - seq)]
 
-    def take_new(self, max_len: int) -> tuple[int, int, bool]:
+    def take_new(self, max_len: int, *, with_fin: bool = True) -> tuple[int, int, bool]:
         """Claim up to ``max_len`` bytes of new data: returns (seq, end, fin), where end
-        excludes the FIN's sequence number and fin says the FIN rides on this segment."""
+        excludes the FIN's sequence number and fin says the FIN rides on this segment
+        (only if ``with_fin``: a window with no room for the FIN's own number sends it later)."""
         seq = self.snd_nxt
         end = self.end_seq
         if end - seq > max_len:
             end = seq + max_len
-        fin = self.fin_queued and end == self.fin_seq
+        fin = with_fin and self.fin_queued and end == self.fin_seq
         self.snd_nxt = end + 1 if fin else end
         return seq, end, fin
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from rudp.config import Config
 from rudp.core.connection import Addr, Connection
 from rudp.core.endpoint import Endpoint
-from rudp.core.state import ConnState
 from rudp.core.events import (
     Connected,
     ConnectionTerminated,
@@ -23,6 +22,7 @@ from rudp.core.events import (
     Event,
     SendBufferLow,
 )
+from rudp.core.state import ConnState
 from tests.sim import Impairment, Simulator, TraceRecord
 
 CLIENT_ADDR: Addr = ("10.0.0.1", 5000)
@@ -203,10 +203,14 @@ def connect(sim: Simulator, client: Peer, server: Peer, *, max_time: float = 30.
     conn = client.endpoint.connect(SERVER_ADDR, now=sim.clock.now)
     client.log(conn)
     ok = sim.run_until(
-        lambda: conn.state is not ConnState.INIT_SENT
-        and conn.state is not ConnState.COOKIE_ECHOED
-        and bool(server.accepted),
+        lambda: (
+            conn.state is not ConnState.INIT_SENT
+            and conn.state is not ConnState.COOKIE_ECHOED
+            and bool(server.accepted)
+        ),
         sim.clock.now + max_time,
     )
-    assert ok, "handshake did not complete"
+    assert ok and client.log(conn).terminated is None, (
+        f"handshake did not complete: {client.log(conn).terminated}"
+    )
     return conn

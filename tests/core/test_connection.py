@@ -16,7 +16,6 @@ from rudp.errors import (
     SendBufferFull,
 )
 from rudp.wire.packet import (
-    HEADER_SIZE,
     PacketType,
     Reset,
     ResetReason,
@@ -89,7 +88,7 @@ def test_rto_restarts_on_new_ack_and_stops_when_all_is_acknowledged() -> None:
     assert conn.get_timer() is None
 
 
-def test_fast_retransmit_on_the_third_duplicate_ack() -> None:
+def test_fast_retransmit_when_three_segments_above_the_hole_are_sacked() -> None:
     trace: list[TraceRecord] = []
     sim, client, server = make_pair(
         client_config=EXACT, impairment=Impairment(delay=DELAY), trace=trace
@@ -113,7 +112,8 @@ def test_fast_retransmit_on_the_third_duplicate_ack() -> None:
     sends = data_sends(trace, CLIENT_ADDR)
     assert len(sends) == 9 and sends[-1] - start == pytest.approx(0.02)  # one RTT, no RTO
     retransmit_at = max(
-        i for i, (_, kind, src, _, _, first) in enumerate(trace)
+        i
+        for i, (_, kind, src, _, _, first) in enumerate(trace)
         if kind == "send" and src == CLIENT_ADDR and first == DATA
     )
     acks_before = [
@@ -121,7 +121,10 @@ def test_fast_retransmit_on_the_third_duplicate_ack() -> None:
         for i, (t, kind, src, _, _, first) in enumerate(trace[:retransmit_at])
         if kind == "deliver" and src == SERVER_ADDR and first == ACK and t > start
     ]
-    assert len(acks_before) == 4  # the ACK of segment 1, then three duplicates
+    # The ACK of segment 3 advanced past segment 1 and SACKed 3; the ACKs of 4 and 5 are
+    # duplicates; with three segments SACKed above it segment 2 is lost (RFC 6675 §4 IsLost,
+    # DupThresh = 3) and is retransmitted at once.
+    assert len(acks_before) == 3
     assert conn.stats.fast_retransmits == 1
     assert conn.stats.rto_timeouts == 0
     assert conn.stats.dup_acks_received == 5  # segments 4..8 (segment 3's ACK advanced)
@@ -156,7 +159,10 @@ def test_zero_window_is_held_for_a_long_time_then_reopened() -> None:
     trace: list[TraceRecord] = []
     sim, client, server = make_pair(
         client_config=Config(persist_max=8.0),
-        server_config=small, impairment=Impairment(delay=DELAY), trace=trace, auto_consume=False
+        server_config=small,
+        impairment=Impairment(delay=DELAY),
+        trace=trace,
+        auto_consume=False,
     )
     conn = connect(sim, client, server)
     srv = server.accepted[0]

@@ -92,7 +92,9 @@ def test_each_handshake_datagram_lost_once_is_recovered(
 ) -> None:
     trace: list[TraceRecord] = []
     sim, client, server = make_pair(impairment=Impairment(delay=DELAY), trace=trace)
-    src, dst = (SERVER_ADDR, CLIENT_ADDR) if dropped in (COOKIE, ACK) else (CLIENT_ADDR, SERVER_ADDR)
+    src, dst = (
+        (SERVER_ADDR, CLIENT_ADDR) if dropped in (COOKIE, ACK) else (CLIENT_ADDR, SERVER_ADDR)
+    )
     sim.links[(src, dst)].drop_where(lambda _i, data: data[0] == dropped, times=1)
     conn = connect(sim, client, server)
     sent = sends(trace)
@@ -293,7 +295,9 @@ def test_backlog_overflow_with_reset_policy_refuses_the_client() -> None:
     conns = [c.endpoint.connect(SERVER_ADDR, now=0.0) for c in clients]
     sim.run_for(1.0)
     refused = [
-        c.log(conn).terminated for c, conn in zip(clients, conns, strict=True) if c.log(conn).terminated
+        c.log(conn).terminated
+        for c, conn in zip(clients, conns, strict=True)
+        if c.log(conn).terminated
     ]
     assert len(refused) == 1
     assert isinstance(refused[0], ConnectionTerminated)
