@@ -26,7 +26,8 @@ from ..wire.packet import (
     ResetReason,
     parse_segment,
 )
-from .connection import Addr, Connection, _ts
+from .conn_base import Addr, timestamp
+from .connection import Connection
 from .cookie import CookieError, CookieJar
 from .events import Event
 from .state import ConnState
@@ -194,7 +195,7 @@ class Endpoint:
             max_payload=cfg.max_payload,
             window_scale=cfg.window_scale,
             window=cfg.recv_buffer_size,
-            tsval=_ts(now),
+            tsval=timestamp(now),
             tsecr=init.tsval,
             cookie=self._cookies.make(addr, state, now=now),
         ).encode()

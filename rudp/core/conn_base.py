@@ -1,0 +1,226 @@
+"""Shared state of a connection: its fields, read-only views, events and state changes.
+
+The connection is built as a chain of layers, one job per module, each adding methods to the
+one before: ``ConnectionBase`` -> handshake -> receive path -> timers -> transmit path ->
+``Connection`` (the application calls). The public class is ``rudp.core.connection.Connection``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from ..config import Config
+from ..wire.packet import (
+    Cookie,
+    Reset,
+    ResetReason,
+)
+from ..wire.seqnum import MASK32
+from .congestion import CongestionController
+from .events import (
+    ConnectionTerminated,
+    EndOfStream,
+)
+from .recvbuf import RecvBuffer
+from .rtt import RttEstimator
+from .sendbuf import SendBuffer
+from .state import ConnState, StateMachine, Trigger
+from .stats import ConnectionStats
+
+__all__ = [
+    "DATA_MARK",
+    "PAWS_IDLE",
+    "Addr",
+    "ConnectionBase",
+    "Owner",
+    "reason_name",
+    "timestamp",
+]
+
+Addr = tuple[Any, ...]
+
+# PAWS is not applied to a connection idle this long: 2**31 microsecond ticks is ~35 min
+# (RFC 7323 §5.5 uses 24 days for 1 ms ticks).
+PAWS_IDLE = 1000.0
+DATA_MARK = object()  # queued where a DataReceived event belongs in the event order
+
+
+class Owner(Protocol):
+    """What a connection needs from its endpoint: to be flushed and to have events read."""
+
+    def _mark_dirty(self, conn: Any) -> None: ...
+
+    def _mark_events(self, conn: Any) -> None: ...
+
+
+class ConnectionBase:
+    """Fields every layer shares; created by ``Endpoint``, never directly."""
+
+    def __init__(
+        self,
+        owner: Owner,
+        config: Config,
+        *,
+        local_cid: int,
+        peer_addr: Addr,
+        is_client: bool,
+        local_isn: int,
+    ) -> None:
+        self._owner = owner
+        self.config = config
+        self.stats = ConnectionStats()
+        self.local_cid = local_cid
+        self.peer_cid = 0
+        self.peer_addr = peer_addr
+        self.is_client = is_client
+        self._sm = StateMachine()
+        self._events: deque[Any] = deque()
+        self._data_marked = False
+        self._terminated = False
+        self._app_closed = False  # close() called: incoming data is discarded
+        self._peer_closed_first = False
+        self._write_paused = False
+        self.rtt = RttEstimator(config)
+        self.cc: CongestionController | None = None
+        self._smss = config.max_payload
+        self._sb = SendBuffer(local_isn, smss=config.max_payload, dupthresh=config.dupack_threshold)
+        self._rb: RecvBuffer | None = None
+        self._local_isn = local_isn
+        self._peer_wscale = 0
+        self.peer_window = 0
+        self._max_peer_window = 0
+        self._wl1 = 0
+        self._wl2 = 0
+        self._dupacks = 0
+        self._retransmit_head = False
+        self._rto_count = 0
+        self._ts_recent = 0
+        self._ts_recent_time = 0.0
+        self._last_ack_sent = 0
+        self._last_recv = 0.0
+        self._last_data_sent = 0.0
+        self._unacked_segments = 0
+        self._ack_now = False
+        self._ping = False
+        self._control: list[bytes] = []
+        # Deadlines (absolute, None when not armed).
+        self._rto_deadline: float | None = None
+        self._ack_deadline: float | None = None
+        self._persist_deadline: float | None = None
+        self._persist_interval = 0.0
+        self._probes_unanswered = 0
+        self._keepalive_sent = 0
+        self._close_deadline: float | None = None  # TIME_WAIT or FIN_WAIT_2
+        self._hs_deadline: float | None = None  # next handshake retransmission
+        self._hs_expire: float | None = None  # overall handshake timeout
+        self._hs_retries = 0
+        self._hs_rto = config.initial_rto
+        self._hs_cookie: Cookie | None = None
+
+    # --- read-only views ----------------------------------------------------------------
+    @property
+    def state(self) -> ConnState:
+        return self._sm.state
+
+    @property
+    def bytes_in_flight(self) -> int:
+        """RFC 6675 pipe: bytes estimated to be in the network."""
+        return self._sb.pipe
+
+    @property
+    def cwnd(self) -> int:
+        return self.cc.cwnd if self.cc is not None else 0
+
+    @property
+    def srtt(self) -> float | None:
+        return self.rtt.srtt
+
+    @property
+    def send_buffer_size(self) -> int:
+        """Bytes written and not yet acknowledged by the peer."""
+        return self._sb.size
+
+    @property
+    def max_payload(self) -> int:
+        """Payload bytes per segment agreed with the peer."""
+        return self._smss
+
+    @property
+    def is_terminated(self) -> bool:
+        return self._terminated
+
+    # --- state changes ----------------------------------------------------------------------
+    def _transition(self, trigger: Trigger) -> ConnState:
+        return self._sm.process(trigger)
+
+    def _on_fin_received(self, now: float) -> None:
+        if not self._sb.fin_queued:
+            self._peer_closed_first = True
+        if not self._app_closed:
+            self._push_event(EndOfStream())
+        new = self._transition(Trigger.RECV_FIN)
+        if new is ConnState.TIME_WAIT:
+            self._enter_time_wait(now)
+
+    def _on_fin_acked(self, now: float) -> None:
+        state = self._sm.state
+        if state not in (ConnState.FIN_WAIT_1, ConnState.CLOSING, ConnState.LAST_ACK):
+            return
+        new = self._transition(Trigger.FIN_ACKED)
+        if new is ConnState.FIN_WAIT_2:
+            if self._app_closed:
+                self._close_deadline = now + self.config.fin_wait2_timeout  # tcp_fin_timeout
+        elif new is ConnState.TIME_WAIT:
+            self._enter_time_wait(now)
+        elif new is ConnState.CLOSED:
+            self._terminate("closed", None, self._peer_closed_first)
+
+    def _enter_time_wait(self, now: float) -> None:
+        self._terminate("closed", None, self._peer_closed_first)
+        self._close_deadline = now + self.config.time_wait
+
+    def _terminate(self, reason: str, error: Exception | None, by_peer: bool) -> None:
+        if self._terminated:
+            return
+        self._terminated = True
+        self._push_event(ConnectionTerminated(reason=reason, error=error, by_peer=by_peer))
+        self._rto_deadline = self._persist_deadline = self._ack_deadline = None
+        self._hs_deadline = self._hs_expire = None
+        self._owner._mark_dirty(self)
+
+    def _fail(self, error: Exception, reason: str, now: float, *, by_peer: bool = False) -> None:
+        if self._sm.state is not ConnState.CLOSED:
+            self._transition(Trigger.RESET if by_peer else Trigger.FAIL)
+        self._close_deadline = None
+        self._terminate(reason, error, by_peer)
+
+    def _push_event(self, event: Any) -> None:
+        self._events.append(event)
+        self._owner._mark_events(self)
+
+    def _queue_reset(self, reason: ResetReason) -> None:
+        reset = Reset(cid=self.peer_cid, seq=self._sb.snd_nxt & MASK32, reason=int(reason))
+        self._control.append(reset.encode())
+        self._owner._mark_dirty(self)
+
+    def _flight_size(self) -> int:
+        """FlightSize for the loss response (RFC 5681 §3.1 eq. 4): data sent and not yet
+        acknowledged, less what the peer SACKed (it left the network), at most cwnd, so a
+        long run of SACKed data behind a lost head does not inflate ssthresh."""
+        flight = self._sb.outstanding - self._sb.sacked_bytes
+        cwnd = self.cwnd
+        return flight if flight < cwnd else cwnd
+
+
+def timestamp(now: float) -> int:
+    """A 32-bit microsecond timestamp (RFC 7323 §3 TSval) from the caller's clock. Never 0:
+    a TSecr of 0 means "no timestamp to echo"."""
+    return (int(now * 1_000_000) & MASK32) or 1
+
+
+def reason_name(reason: int) -> str:
+    try:
+        return ResetReason(reason).name.lower()
+    except ValueError:
+        return f"reason {reason}"

@@ -1,0 +1,230 @@
+"""The receive path: segments and resets from the peer, ACK processing (RTT samples, SACK
+scoreboard, loss detection and recovery, congestion window) and reassembly of data.
+"""
+
+from __future__ import annotations
+
+from ..errors import (
+    ConnectionRefused,
+    ConnectionReset,
+    DecodeError,
+)
+from ..wire.packet import (
+    FLAG_DSACK,
+    FLAG_FIN,
+    FLAG_PING,
+    TYPE_DATA,
+    Reset,
+    ResetReason,
+    parse_segment,
+)
+from ..wire.seqnum import MASK32, seq_lt, unwrap
+from . import recvbuf as rx
+from .conn_base import DATA_MARK, PAWS_IDLE, reason_name, timestamp
+from .conn_handshake import HandshakeLayer
+from .events import (
+    SendBufferLow,
+)
+from .sendbuf import FAST_RECOVERY
+from .state import SYNCHRONIZED, ConnState, Trigger
+
+__all__ = ["ReceiveLayer"]
+
+
+class ReceiveLayer(HandshakeLayer):
+    """What the peer sends us."""
+
+    # --- datagrams from the peer --------------------------------------------------------
+    def receive_segment(self, data: bytes, *, now: float) -> None:
+        """A DATA or ACK datagram addressed to this connection."""
+        try:
+            ptype, flags, window, _, seq32, ack32, tsval, tsecr, sacks, off = parse_segment(data)
+        except DecodeError:
+            self.stats.dropped["decode"] += 1
+            return
+        state = self._sm.state
+        rb = self._rb
+        if rb is None or state not in SYNCHRONIZED:
+            self.stats.dropped["state"] += 1
+            return
+        stats = self.stats
+        stats.datagrams_received += 1
+        stats.bytes_received += len(data)
+        # PAWS: drop an old duplicate whose timestamp went backwards (RFC 7323 §5.3).
+        if seq_lt(tsval, self._ts_recent) and now - self._ts_recent_time < PAWS_IDLE:
+            stats.dropped["paws"] += 1
+            self._ack_now = True
+            self._owner._mark_dirty(self)
+            return
+        sb = self._sb
+        ack = unwrap(ack32, sb.snd_una)
+        if ack > sb.snd_nxt or ack < sb.snd_una - max(self._max_peer_window, 1 << 16):
+            # Acknowledges what was never sent, or far too old (RFC 5961 §5.2): ACK, drop.
+            stats.dropped["out_of_window"] += 1
+            self._ack_now = True
+            self._owner._mark_dirty(self)
+            return
+        self._last_recv = now
+        self._probes_unanswered = 0
+        self._keepalive_sent = 0
+        if state is ConnState.COOKIE_ECHOED:
+            self._transition(Trigger.RECV_CONFIRM)  # any segment confirms the echo
+            self._hs_deadline = self._hs_expire = None
+        seq = unwrap(seq32, rb.rcv_nxt)
+        if seq <= self._last_ack_sent and not seq_lt(tsval, self._ts_recent):
+            self._ts_recent = tsval  # RFC 7323 §4.3
+            self._ts_recent_time = now
+        payload_len = len(data) - off
+        self._process_ack(ack, window, seq, sacks, flags, tsecr, payload_len, now)
+        if ptype == TYPE_DATA:
+            self._process_data(seq, data[off:], flags & FLAG_FIN, now)
+        if flags & FLAG_PING:
+            self._ack_now = True
+        self._owner._mark_dirty(self)
+
+    def _process_ack(
+        self,
+        ack: int,
+        window: int,
+        seg_seq: int,
+        sacks: tuple[tuple[int, int], ...],
+        flags: int,
+        tsecr: int,
+        payload_len: int,
+        now: float,
+    ) -> None:
+        sb = self._sb
+        cc = self.cc
+        if cc is None:  # pragma: no cover - set up with the receive buffer
+            return
+        una = sb.snd_una
+        pipe_before = sb.pipe
+        # Window update only from a newer segment (RFC 9293 §3.10.7.4, SND.WL1/WL2).
+        wnd = window << self._peer_wscale
+        window_changed = False
+        if seg_seq > self._wl1 or (seg_seq == self._wl1 and ack >= self._wl2):
+            window_changed = wnd != self.peer_window
+            self.peer_window = wnd
+            self._wl1 = seg_seq
+            self._wl2 = ack
+            if wnd > self._max_peer_window:
+                self._max_peer_window = wnd
+        delivered = sb.on_ack(ack) if ack > una else 0
+        newly_sacked = 0
+        if sacks:
+            start_index = 0
+            if flags & FLAG_DSACK:
+                self.stats.dsack_received += 1
+                start_index = 1
+            for left, right in sacks[start_index:]:
+                start = unwrap(left, una)
+                newly_sacked += sb.on_sack(start, start + ((right - left) & MASK32))
+        if (delivered or newly_sacked) and tsecr:
+            sample = (timestamp(now) - tsecr) & MASK32
+            if sample < 0x80000000:
+                self.rtt.on_sample(sample / 1e6)  # RFC 7323 §4: unambiguous, no Karn needed
+        if ack > una:
+            self._dupacks = 0
+            self._rto_count = 0
+            # Restart the timer on new data acknowledged, stop it when all is (RFC 6298 §5.2-3).
+            self._rto_deadline = now + self.rtt.rto if sb.outstanding else None
+        elif sb.outstanding and not payload_len and (newly_sacked or not window_changed):
+            self._dupacks += 1
+            self.stats.dup_acks_received += 1
+        if sb.recovery:
+            if sb.snd_una >= sb.recovery_point:
+                if sb.recovery == FAST_RECOVERY:
+                    # Deflate any inflation on the full ACK (RFC 6582 §3.2 step 5, option 1).
+                    cc.cwnd = min(cc.ssthresh, max(sb.pipe, self._smss) + self._smss)
+                sb.exit_recovery()
+            elif ack > una and sb.recovery == FAST_RECOVERY:
+                sb.mark_head_lost()  # partial ACK: the next hole is lost too (RFC 6582 §3.2)
+        if newly_sacked:
+            sb.update_lost_edge()
+        if not sb.recovery and sb.outstanding:
+            if self._dupacks >= self.config.dupack_threshold or sb.lost_edge > sb.snd_una:
+                # Fast retransmit and SACK-based recovery (RFC 5681 §3.2, RFC 6675 §5).
+                cc.on_congestion_event(bytes_in_flight=self._flight_size(), now=now)
+                sb.mark_head_lost()
+                sb.enter_recovery(FAST_RECOVERY)
+                self._retransmit_head = True  # whatever pipe says (RFC 6675 §5 step 4.3)
+                self.stats.fast_retransmits += 1
+                self.stats.recoveries += 1
+        acked = delivered + newly_sacked
+        if acked and sb.recovery != FAST_RECOVERY:
+            cc.on_ack(acked, bytes_in_flight=pipe_before, now=now)
+        if ack > una:
+            if sb.fin_acked:
+                self._on_fin_acked(now)
+            if self._write_paused and sb.size <= self.config.send_buffer_low:
+                self._write_paused = False
+                self._push_event(SendBufferLow())
+
+    def _process_data(self, seq: int, payload: bytes, fin: int, now: float) -> None:
+        rb = self._rb
+        if rb is None:  # pragma: no cover - set up before any segment is accepted
+            return
+        status = rb.receive(seq, payload, bool(fin))
+        stats = self.stats
+        if status & (rx.IN_ORDER | rx.FILLED_HOLE):
+            stats.payload_bytes_received += len(payload)
+            if self._app_closed:
+                rb.consume(len(rb.take_ready()))  # nobody reads any more: discard
+            elif not self._data_marked:
+                self._data_marked = True
+                self._push_event(DATA_MARK)
+        if status & rx.DUPLICATE:
+            stats.duplicate_segments += 1
+        if status & rx.OUT_OF_WINDOW:
+            stats.dropped["out_of_window"] += 1
+        if status & rx.AFTER_FIN:
+            stats.dropped["after_fin"] += 1
+        if status & rx.FIN_IN_ORDER:
+            self._on_fin_received(now)
+        if status & rx.ACK_NOW or self.config.ack_delay == 0:
+            self._ack_now = True
+        else:
+            self._unacked_segments += 1
+            if self._unacked_segments >= self.config.ack_every:
+                self._ack_now = True  # at least every 2nd segment (RFC 5681 §4.2)
+            elif self._ack_deadline is None:
+                self._ack_deadline = now + self.config.ack_delay
+
+    def receive_reset(self, reset: Reset, *, now: float) -> None:
+        """A RESET for this connection: accepted only at the exact expected sequence number;
+        one elsewhere in the window gets a challenge ACK (RFC 5961 §3.2)."""
+        state = self._sm.state
+        if self._terminated or state is ConnState.CLOSED:
+            self.stats.dropped["state"] += 1
+            return
+        reason = reset.reason
+        if state is ConnState.INIT_SENT:
+            if reset.seq == self._local_isn & MASK32:
+                self._fail(ConnectionRefused("connection refused by peer"), "refused", now)
+            else:
+                self.stats.dropped["out_of_window"] += 1
+            return
+        rb = self._rb
+        if rb is None:  # pragma: no cover - synchronized states have one
+            return
+        seq = unwrap(reset.seq, rb.rcv_nxt)
+        if state is ConnState.COOKIE_ECHOED and reason == ResetReason.UNKNOWN_CONNECTION:
+            # Our data overtook the echo, or the echo was lost: keep echoing.
+            self.stats.dropped["reset_before_confirm"] += 1
+            return
+        if seq == rb.rcv_nxt:
+            if state is ConnState.COOKIE_ECHOED and reason == ResetReason.REFUSED:
+                self._fail(ConnectionRefused("connection refused by peer"), "refused", now)
+            else:
+                self._fail(
+                    ConnectionReset(f"connection reset by peer ({reason_name(reason)})"),
+                    "reset",
+                    now,
+                    by_peer=True,
+                )
+        elif rb.rcv_nxt < seq < rb.rcv_adv:
+            self.stats.challenge_acks_sent += 1
+            self._ack_now = True
+            self._owner._mark_dirty(self)
+        else:
+            self.stats.dropped["out_of_window"] += 1

@@ -1,0 +1,197 @@
+"""The transmit path: retransmissions and new data within the congestion and peer windows,
+sender silly-window avoidance, Nagle, ACKs with SACK blocks, and window probes.
+"""
+
+from __future__ import annotations
+
+from ..wire.packet import (
+    FLAG_DSACK,
+    FLAG_FIN,
+    FLAG_PING,
+    HEADER_SIZE,
+    TYPE_ACK,
+    TYPE_DATA,
+    pack_segment,
+)
+from ..wire.seqnum import MASK32
+from .conn_base import Addr, timestamp
+from .conn_timers import TimerLayer
+from .recvbuf import RecvBuffer
+from .state import SYNCHRONIZED, ConnState
+
+__all__ = ["TransmitLayer"]
+
+# States in which nothing new is sent: we are only lingering for the peer.
+_NO_DATA = frozenset({ConnState.TIME_WAIT, ConnState.FIN_WAIT_2})
+
+
+class TransmitLayer(TimerLayer):
+    """Datagrams to the peer."""
+
+    # --- output -------------------------------------------------------------------------
+    def flush(self, out: list[tuple[bytes, Addr]], *, now: float) -> None:
+        """Append every datagram due now to ``out``."""
+        addr = self.peer_addr
+        stats = self.stats
+        if self._control:
+            for datagram in self._control:
+                out.append((datagram, addr))
+                stats.datagrams_sent += 1
+                stats.bytes_sent += len(datagram)
+            self._control.clear()
+        if self._terminated and self._sm.state is not ConnState.TIME_WAIT:
+            return
+        rb = self._rb
+        if rb is None or self._sm.state not in SYNCHRONIZED:
+            return
+        sent = self._send_data(out, now) if self._sm.state not in _NO_DATA else 0
+        if not sent and (self._ack_now or self._ping):
+            self._send_ack(out, now)
+
+    def _send_data(self, out: list[tuple[bytes, Addr]], now: float) -> int:
+        sb = self._sb
+        cc = self.cc
+        rb = self._rb
+        if cc is None or rb is None:  # pragma: no cover - set up together
+            return 0
+        if not sb.unsent and sb.lost_edge <= max(sb.high_rxt, sb.snd_una):
+            self._persist_deadline = None
+            return 0
+        smss = self._smss
+        cfg = self.config
+        if not sb.outstanding and now - self._last_data_sent > self.rtt.rto:
+            cc.on_idle_restart(now=now)  # RFC 5681 §4.1 restart window
+        addr = self.peer_addr
+        stats = self.stats
+        tsval = timestamp(now)
+        ack32 = rb.rcv_nxt & MASK32
+        window = rb.window_field()
+        sacks, dsack = self._sack_blocks()
+        tsecr = self._ts_recent
+        cid = self.peer_cid
+        sent = 0
+        view = sb.view()
+        try:
+            while True:
+                room = cc.cwnd - sb.pipe
+                retransmit = sb.peek_retransmission(smss)
+                if retransmit is not None:
+                    seq, end = retransmit
+                    if self._retransmit_head:
+                        # The first retransmission goes whatever pipe says (RFC 6675 §5 step
+                        # 4.3); the window is inflated to cover it, as RFC 5681 §3.2 step 3
+                        # inflates by the segments that left, so pipe <= cwnd still holds.
+                        self._retransmit_head = False
+                        if end - seq > room:
+                            cc.cwnd += end - seq - room
+                            room = end - seq
+                    if end - seq > room:
+                        if not (sb.fin_queued and end == sb.fin_seq + 1 and end - 1 - seq > 0):
+                            break
+                        if end - 1 - seq > room:
+                            break
+                        end -= 1  # the data now, its FIN once the window has room
+                    sb.high_rxt = end
+                    fin = sb.fin_queued and end > sb.fin_seq
+                    stats.segments_retransmitted += 1
+                    stats.bytes_retransmitted += end - seq
+                else:
+                    data_unsent = sb.end_seq - sb.snd_nxt
+                    fin_only = data_unsent <= 0 and sb.unsent > 0
+                    usable = sb.snd_una + self.peer_window - sb.snd_nxt
+                    if fin_only:
+                        n = 0
+                    elif data_unsent <= 0 or usable <= 0:
+                        break
+                    else:
+                        n = min(smss, data_unsent, usable)
+                        if n < smss and sb.outstanding:
+                            # Sender SWS avoidance (RFC 9293 §3.8.6.2.1) and Nagle (§3.7.4).
+                            if n < data_unsent and n < self._max_peer_window // 2:
+                                break
+                            if n == data_unsent and cfg.nagle:
+                                break
+                    # The FIN occupies a sequence number of its own, counted in flight too;
+                    # with no room for it, the data goes now and the FIN after an ACK.
+                    fin_rides = sb.fin_queued and sb.snd_nxt + n == sb.fin_seq
+                    if n > room or (fin_only and room < 1):
+                        break
+                    seq, end, fin_flag = sb.take_new(n, with_fin=n + fin_rides <= room)
+                    fin = fin_flag
+                    self._last_data_sent = now
+                payload = sb.payload_view(view, seq, end)
+                flags = (FLAG_FIN if fin else 0) | (FLAG_DSACK if dsack else 0)
+                if self._ping:
+                    flags |= FLAG_PING
+                    self._ping = False
+                length = HEADER_SIZE + 8 * len(sacks) + len(payload)
+                buf = bytearray(length)
+                offset = pack_segment(
+                    buf, 0, TYPE_DATA, flags, window, cid, seq & MASK32, ack32, tsval, tsecr, sacks
+                )
+                buf[offset:] = payload
+                out.append((bytes(buf), addr))
+                stats.datagrams_sent += 1
+                stats.bytes_sent += length
+                stats.payload_bytes_sent += len(payload)
+                sent += 1
+                if sacks:
+                    sacks, dsack = [], False  # SACK blocks ride on the first datagram only
+                if self._rto_deadline is None:
+                    self._rto_deadline = now + self.rtt.rto  # RFC 6298 §5.1
+        finally:
+            view.release()
+        if sent:
+            self._acked_now(rb)
+        # Zero window with data waiting and nothing in flight: probe (RFC 9293 §3.8.6.1).
+        if sb.unsent and not sb.outstanding and sb.snd_una + self.peer_window <= sb.snd_nxt:
+            if self._persist_deadline is None:
+                self._persist_interval = max(self.rtt.rto, cfg.min_rto)
+                self._persist_deadline = now + self._persist_interval
+        else:
+            self._persist_deadline = None
+        return sent
+
+    def _send_ack(self, out: list[tuple[bytes, Addr]], now: float) -> None:
+        rb = self._rb
+        if rb is None:  # pragma: no cover - guarded by flush
+            return
+        sacks, dsack = self._sack_blocks()
+        flags = (FLAG_DSACK if dsack else 0) | (FLAG_PING if self._ping else 0)
+        self._ping = False
+        length = HEADER_SIZE + 8 * len(sacks)
+        buf = bytearray(length)
+        pack_segment(
+            buf,
+            0,
+            TYPE_ACK,
+            flags,
+            rb.window_field(),
+            self.peer_cid,
+            self._sb.snd_nxt & MASK32,
+            rb.rcv_nxt & MASK32,
+            timestamp(now),
+            self._ts_recent,
+            sacks,
+        )
+        out.append((bytes(buf), self.peer_addr))
+        stats = self.stats
+        stats.datagrams_sent += 1
+        stats.bytes_sent += length
+        stats.acks_sent += 1
+        if dsack:
+            stats.dsack_sent += 1
+        self._acked_now(rb)
+
+    def _sack_blocks(self) -> tuple[list[tuple[int, int]], bool]:
+        rb = self._rb
+        if rb is None:  # pragma: no cover
+            return [], False
+        blocks, dsack = rb.sack_blocks(self.config.max_sack_blocks)
+        return [(s & MASK32, e & MASK32) for s, e in blocks], dsack
+
+    def _acked_now(self, rb: RecvBuffer) -> None:
+        self._ack_now = False
+        self._ack_deadline = None
+        self._unacked_segments = 0
+        self._last_ack_sent = rb.rcv_nxt
