@@ -25,7 +25,7 @@ from .events import (
 from .recvbuf import RecvBuffer
 from .rtt import RttEstimator
 from .sendbuf import SendBuffer
-from .state import ConnState, StateMachine, Trigger
+from .state import SYNCHRONIZED, ConnState, StateMachine, Trigger
 from .stats import ConnectionStats
 
 __all__ = [
@@ -75,6 +75,7 @@ class ConnectionBase:
         self.peer_addr = peer_addr
         self.is_client = is_client
         self._sm = StateMachine()
+        self._synchronized = False
         self._events: deque[Any] = deque()
         self._data_marked = False
         self._terminated = False
@@ -152,7 +153,9 @@ class ConnectionBase:
 
     # --- state changes ----------------------------------------------------------------------
     def _transition(self, trigger: Trigger) -> ConnState:
-        return self._sm.process(trigger)
+        state = self._sm.process(trigger)
+        self._synchronized = state in SYNCHRONIZED  # read per datagram: keep it a bool
+        return state
 
     def _on_fin_received(self, now: float) -> None:
         if not self._sb.fin_queued:

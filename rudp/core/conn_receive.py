@@ -18,7 +18,7 @@ from ..wire.packet import (
     ResetReason,
     parse_segment,
 )
-from ..wire.seqnum import MASK32, seq_lt, unwrap
+from ..wire.seqnum import MASK32, unwrap
 from . import recvbuf as rx
 from .conn_base import DATA_MARK, PAWS_IDLE, reason_name, timestamp
 from .conn_handshake import HandshakeLayer
@@ -26,7 +26,7 @@ from .events import (
     SendBufferLow,
 )
 from .sendbuf import FAST_RECOVERY
-from .state import SYNCHRONIZED, ConnState, Trigger
+from .state import ConnState, Trigger
 
 __all__ = ["ReceiveLayer"]
 
@@ -42,23 +42,26 @@ class ReceiveLayer(HandshakeLayer):
         except DecodeError:
             self.stats.dropped["decode"] += 1
             return
-        state = self._sm.state
         rb = self._rb
-        if rb is None or state not in SYNCHRONIZED:
+        if rb is None or not self._synchronized:
             self.stats.dropped["state"] += 1
             return
         stats = self.stats
         stats.datagrams_received += 1
         stats.bytes_received += len(data)
         # PAWS: drop an old duplicate whose timestamp went backwards (RFC 7323 §5.3).
-        if seq_lt(tsval, self._ts_recent) and now - self._ts_recent_time < PAWS_IDLE:
+        if ((tsval - self._ts_recent) & MASK32) > 0x80000000 and (
+            now - self._ts_recent_time < PAWS_IDLE
+        ):
             stats.dropped["paws"] += 1
             self._ack_now = True
             self._owner._mark_dirty(self)
             return
         sb = self._sb
-        ack = unwrap(ack32, sb.snd_una)
-        if ack > sb.snd_nxt or ack < sb.snd_una - max(self._max_peer_window, 1 << 16):
+        una = sb.snd_una
+        delta = (ack32 - una) & MASK32  # unwrap around snd_una (RFC 1982 serial numbers)
+        ack = una + delta if delta < 0x80000000 else una + delta - 0x100000000
+        if ack > sb.snd_nxt or ack < una - max(self._max_peer_window, 1 << 16):
             # Acknowledges what was never sent, or far too old (RFC 5961 §5.2): ACK, drop.
             stats.dropped["out_of_window"] += 1
             self._ack_now = True
@@ -67,15 +70,27 @@ class ReceiveLayer(HandshakeLayer):
         self._last_recv = now
         self._probes_unanswered = 0
         self._keepalive_sent = 0
-        if state is ConnState.COOKIE_ECHOED:
+        if self._sm.state is ConnState.COOKIE_ECHOED:
             self._transition(Trigger.RECV_CONFIRM)  # any segment confirms the echo
             self._hs_deadline = self._hs_expire = None
-        seq = unwrap(seq32, rb.rcv_nxt)
-        if seq <= self._last_ack_sent and not seq_lt(tsval, self._ts_recent):
+        rcv_nxt = rb.rcv_nxt
+        delta = (seq32 - rcv_nxt) & MASK32
+        seq = rcv_nxt + delta if delta < 0x80000000 else rcv_nxt + delta - 0x100000000
+        if seq <= self._last_ack_sent and ((tsval - self._ts_recent) & MASK32) < 0x80000000:
             self._ts_recent = tsval  # RFC 7323 §4.3
             self._ts_recent_time = now
-        payload_len = len(data) - off
-        self._process_ack(ack, window, seq, sacks, flags, tsecr, payload_len, now)
+        if ack == una and not sacks and not sb.outstanding:
+            # Nothing of ours in flight: only the peer's window can have news (the common case
+            # for the receiving side of a bulk transfer).
+            if seq > self._wl1 or (seq == self._wl1 and ack >= self._wl2):
+                wnd = window << self._peer_wscale
+                self.peer_window = wnd
+                self._wl1 = seq
+                self._wl2 = ack
+                if wnd > self._max_peer_window:
+                    self._max_peer_window = wnd
+        else:
+            self._process_ack(ack, window, seq, sacks, flags, tsecr, len(data) - off, now)
         if ptype == TYPE_DATA:
             self._process_data(seq, data[off:], flags & FLAG_FIN, now)
         if flags & FLAG_PING:

@@ -9,8 +9,10 @@ from ..wire.packet import (
     FLAG_FIN,
     FLAG_PING,
     HEADER_SIZE,
+    SEGMENT,
     TYPE_ACK,
     TYPE_DATA,
+    VERSION,
     pack_segment,
 )
 from ..wire.seqnum import MASK32
@@ -20,6 +22,9 @@ from .recvbuf import RecvBuffer
 from .state import SYNCHRONIZED, ConnState
 
 __all__ = ["TransmitLayer"]
+
+_pack_header = SEGMENT.pack
+_VT_DATA = (VERSION << 4) | TYPE_DATA
 
 # States in which nothing new is sent: we are only lingering for the peer.
 _NO_DATA = frozenset({ConnState.TIME_WAIT, ConnState.FIN_WAIT_2})
@@ -73,8 +78,13 @@ class TransmitLayer(TimerLayer):
         view = sb.view()
         try:
             while True:
-                room = cc.cwnd - sb.pipe
-                retransmit = sb.peek_retransmission(smss)
+                una = sb.snd_una
+                if sb.lost_edge > (sb.high_rxt if sb.high_rxt > una else una):
+                    room = cc.cwnd - sb.pipe
+                    retransmit = sb.peek_retransmission(smss)
+                else:  # nothing deemed lost: pipe is what is out less what was SACKed
+                    room = cc.cwnd - (sb.snd_nxt - una - sb.sacked_bytes)
+                    retransmit = None
                 if retransmit is not None:
                     seq, end = retransmit
                     if self._retransmit_head:
@@ -124,13 +134,33 @@ class TransmitLayer(TimerLayer):
                 if self._ping:
                     flags |= FLAG_PING
                     self._ping = False
-                length = HEADER_SIZE + 8 * len(sacks) + len(payload)
-                buf = bytearray(length)
-                offset = pack_segment(
-                    buf, 0, TYPE_DATA, flags, window, cid, seq & MASK32, ack32, tsval, tsecr, sacks
-                )
-                buf[offset:] = payload
-                out.append((bytes(buf), addr))
+                if sacks:
+                    length = HEADER_SIZE + 8 * len(sacks) + len(payload)
+                    buf = bytearray(length)
+                    offset = pack_segment(
+                        buf,
+                        0,
+                        TYPE_DATA,
+                        flags,
+                        window,
+                        cid,
+                        seq & MASK32,
+                        ack32,
+                        tsval,
+                        tsecr,
+                        sacks,
+                    )
+                    buf[offset:] = payload
+                    datagram = bytes(buf)
+                else:  # the common case: one header pack and one copy of the payload
+                    datagram = (
+                        _pack_header(
+                            _VT_DATA, flags, window, cid, seq & MASK32, ack32, tsval, tsecr
+                        )
+                        + payload
+                    )
+                    length = len(datagram)
+                out.append((datagram, addr))
                 stats.datagrams_sent += 1
                 stats.bytes_sent += length
                 stats.payload_bytes_sent += len(payload)

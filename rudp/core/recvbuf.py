@@ -68,6 +68,12 @@ class RecvBuffer:
     def receive(self, seq: int, payload: bytes, fin: bool) -> int:
         """Take one segment [seq, seq+len) (+FIN); return a mask of the flags above."""
         end = seq + len(payload)
+        if seq == self.rcv_nxt and not fin and not self._pieces and self.fin_seq is None:
+            if end <= self.read_seq + self.capacity:  # the common case: next in order, fits
+                self._ready.append(payload)
+                self._ready_bytes += end - seq
+                self.rcv_nxt = end
+                return IN_ORDER
         status = 0
         if fin:
             if self.fin_seq is None:
