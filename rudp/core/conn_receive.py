@@ -146,11 +146,11 @@ class ReceiveLayer(HandshakeLayer):
         elif sb.outstanding and not payload_len and (newly_sacked or not window_changed):
             self._dupacks += 1
             self.stats.dup_acks_received += 1
+        acked = delivered + newly_sacked
         if sb.recovery:
             if sb.snd_una >= sb.recovery_point:
                 if sb.recovery == FAST_RECOVERY:
-                    # Deflate any inflation on the full ACK (RFC 6582 §3.2 step 5, option 1).
-                    cc.cwnd = min(cc.ssthresh, max(sb.pipe, self._smss) + self._smss)
+                    cc.cwnd = cc.ssthresh  # the reduction is complete (RFC 6937 §3.1)
                 sb.exit_recovery()
             elif ack > una and sb.recovery == FAST_RECOVERY:
                 sb.mark_head_lost()  # partial ACK: the next hole is lost too (RFC 6582 §3.2)
@@ -160,13 +160,15 @@ class ReceiveLayer(HandshakeLayer):
             if self._dupacks >= self.config.dupack_threshold or sb.lost_edge > sb.snd_una:
                 # Fast retransmit and SACK-based recovery (RFC 5681 §3.2, RFC 6675 §5).
                 cc.on_congestion_event(bytes_in_flight=self._flight_size(), now=now)
+                self._prr_delivered = self._prr_out = 0
+                self._recover_fs = sb.outstanding or 1
                 sb.mark_head_lost()
                 sb.enter_recovery(FAST_RECOVERY)
-                self._retransmit_head = True  # whatever pipe says (RFC 6675 §5 step 4.3)
                 self.stats.fast_retransmits += 1
                 self.stats.recoveries += 1
-        acked = delivered + newly_sacked
-        if acked and sb.recovery != FAST_RECOVERY:
+        if sb.recovery == FAST_RECOVERY:
+            self._prr_update(acked)
+        elif acked:
             cc.on_ack(acked, bytes_in_flight=pipe_before, now=now)
         if ack > una:
             if sb.fin_acked:
@@ -174,6 +176,30 @@ class ReceiveLayer(HandshakeLayer):
             if self._write_paused and sb.size <= self.config.send_buffer_low:
                 self._write_paused = False
                 self._push_event(SendBufferLow())
+
+    def _prr_update(self, delivered: int) -> None:
+        """Proportional Rate Reduction (RFC 6937 §3.1): during fast recovery set cwnd to pipe
+        plus what may be sent for this ACK, so the window falls to ssthresh over one round
+        trip in step with deliveries, pipe never exceeds cwnd, and the first retransmission
+        leaves at once (Linux forces one segment when nothing was sent yet)."""
+        cc = self.cc
+        if cc is None:  # pragma: no cover - set up with the receive buffer
+            return
+        self._prr_delivered += delivered
+        pipe = self._sb.pipe
+        ssthresh = cc.ssthresh
+        if pipe > ssthresh:
+            # Proportional part: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out.
+            sndcnt = -(-self._prr_delivered * ssthresh // self._recover_fs) - self._prr_out
+        else:
+            # Slow-start reduction bound (PRR-SSRB).
+            limit = max(self._prr_delivered - self._prr_out, delivered) + self._smss
+            sndcnt = min(ssthresh - pipe, limit)
+        if sndcnt < 0:
+            sndcnt = 0
+        if not self._prr_out and sndcnt < self._smss + 1:
+            sndcnt = self._smss + 1  # the fast retransmit itself (+1: it may carry the FIN)
+        cc.cwnd = pipe + sndcnt
 
     def _process_data(self, seq: int, payload: bytes, fin: int, now: float) -> None:
         rb = self._rb

@@ -19,6 +19,7 @@ from ..wire.seqnum import MASK32
 from .conn_base import Addr, timestamp
 from .conn_timers import TimerLayer
 from .recvbuf import RecvBuffer
+from .sendbuf import FAST_RECOVERY
 from .state import SYNCHRONIZED, ConnState
 
 __all__ = ["TransmitLayer"]
@@ -87,14 +88,6 @@ class TransmitLayer(TimerLayer):
                     retransmit = None
                 if retransmit is not None:
                     seq, end = retransmit
-                    if self._retransmit_head:
-                        # The first retransmission goes whatever pipe says (RFC 6675 §5 step
-                        # 4.3); the window is inflated to cover it, as RFC 5681 §3.2 step 3
-                        # inflates by the segments that left, so pipe <= cwnd still holds.
-                        self._retransmit_head = False
-                        if end - seq > room:
-                            cc.cwnd += end - seq - room
-                            room = end - seq
                     if end - seq > room:
                         if not (sb.fin_queued and end == sb.fin_seq + 1 and end - 1 - seq > 0):
                             break
@@ -103,6 +96,7 @@ class TransmitLayer(TimerLayer):
                         end -= 1  # the data now, its FIN once the window has room
                     sb.high_rxt = end
                     fin = sb.fin_queued and end > sb.fin_seq
+                    span = end - seq  # sequence numbers sent, the FIN's included
                     stats.segments_retransmitted += 1
                     stats.bytes_retransmitted += end - seq
                 else:
@@ -128,6 +122,7 @@ class TransmitLayer(TimerLayer):
                         break
                     seq, end, fin_flag = sb.take_new(n, with_fin=n + fin_rides <= room)
                     fin = fin_flag
+                    span = end - seq + fin
                     self._last_data_sent = now
                 payload = sb.payload_view(view, seq, end)
                 flags = (FLAG_FIN if fin else 0) | (FLAG_DSACK if dsack else 0)
@@ -165,6 +160,8 @@ class TransmitLayer(TimerLayer):
                 stats.bytes_sent += length
                 stats.payload_bytes_sent += len(payload)
                 sent += 1
+                if sb.recovery == FAST_RECOVERY:
+                    self._prr_out += span  # RFC 6937 prr_out
                 if sacks:
                     sacks, dsack = [], False  # SACK blocks ride on the first datagram only
                 if self._rto_deadline is None:

@@ -128,6 +128,10 @@ def test_fast_retransmit_when_three_segments_above_the_hole_are_sacked() -> None
     assert conn.stats.fast_retransmits == 1
     assert conn.stats.rto_timeouts == 0
     assert conn.stats.dup_acks_received == 5  # segments 4..8 (segment 3's ACK advanced)
+    # FlightSize at entry was 7 segments: ssthresh = 8400 // 2 (RFC 5681 §3.1 eq. 4), and PRR
+    # (RFC 6937) left cwnd there when recovery ended.
+    assert conn.cc is not None and conn.cc.ssthresh == 4200
+    assert conn.cwnd >= 4200
 
 
 def test_duplicated_segment_is_reported_with_a_dsack_block() -> None:
