@@ -40,6 +40,7 @@ class RecvBuffer:
         "_ooo",
         "_recent",
         "_dsack",
+        "_dsack_in_ooo",
         "fin_seq",
         "fin_received",
     )
@@ -61,6 +62,7 @@ class RecvBuffer:
         self._ooo = RangeSet()
         self._recent: list[int] = []  # first seq of recently stored pieces, newest first
         self._dsack: tuple[int, int] | None = None
+        self._dsack_in_ooo: int | None = None  # where a D-SACKed duplicate sits above rcv_nxt
         self.fin_seq: int | None = None
         self.fin_received = False
 
@@ -75,6 +77,14 @@ class RecvBuffer:
                 self.rcv_nxt = end
                 return IN_ORDER
         status = 0
+        limit = self.read_seq + self.capacity
+        if end > limit:
+            if seq >= limit:
+                return OUT_OF_WINDOW
+            payload = payload[: limit - seq]  # keep what fits; the tail and any FIN are dropped
+            end = limit
+            fin = False
+            status |= OUT_OF_WINDOW
         if fin:
             if self.fin_seq is None:
                 if end < self.rcv_nxt or (self._ooo and end < self._ooo.bounds()[1]):
@@ -84,18 +94,17 @@ class RecvBuffer:
                 return AFTER_FIN
         if self.fin_seq is not None and end > self.fin_seq:
             return AFTER_FIN
-        limit = self.read_seq + self.capacity
-        if end > limit:
-            if seq >= limit:
-                return OUT_OF_WINDOW
-            payload = payload[: limit - seq]  # keep what fits, drop the tail
-            end = limit
-            status |= OUT_OF_WINDOW
         rcv_nxt = self.rcv_nxt
-        if end <= rcv_nxt:
-            if end > seq:
-                self._dsack = (seq, end)
-            status |= DUPLICATE  # old data, or a retransmitted FIN: re-ACK at once
+        if seq == end:
+            # A bare FIN (the codec admits no other empty DATA): a retransmission once we
+            # have it, else it waits for missing data or is taken in order just below.
+            if self.fin_received or (not fin and seq <= rcv_nxt):
+                status |= DUPLICATE
+            elif seq > rcv_nxt:
+                status |= OUT_OF_ORDER
+        elif end <= rcv_nxt:
+            self._dsack = (seq, end)
+            status |= DUPLICATE  # old data, or data with a retransmitted FIN: re-ACK at once
         elif seq <= rcv_nxt:
             if seq < rcv_nxt:
                 self._dsack = (seq, rcv_nxt)  # the part we already had (RFC 2883 §4.1.1)
@@ -143,6 +152,7 @@ class RecvBuffer:
         ooo = self._ooo
         if ooo.covers(seq, end):
             self._dsack = (seq, end)
+            self._dsack_in_ooo = seq
             return DUPLICATE
         for start, stop in ooo.holes(seq, end):
             self._pieces[start] = payload[start - seq : stop - seq]
@@ -189,7 +199,7 @@ class RecvBuffer:
         potential = self.read_seq + self.capacity
         adv = self.rcv_adv
         # Move the right edge only by a worthwhile amount (SWS avoidance), never left.
-        if potential - adv >= self._sws_threshold or (potential > adv and self.rcv_nxt >= adv):
+        if potential - adv >= self._sws_threshold:
             adv = self.rcv_adv = potential
         window = adv - self.rcv_nxt
         if window <= 0:
@@ -214,8 +224,16 @@ class RecvBuffer:
         if self._dsack is not None:
             blocks.append(self._dsack)
             self._dsack = None
+        elif self._dsack_in_ooo is not None:
+            self._dsack_in_ooo = None
         ooo = self._ooo
         if ooo:
+            if self._dsack_in_ooo is not None:
+                # The stored block that holds the duplicate follows it (RFC 2883 §4 rule 2).
+                block = ooo.range_containing(self._dsack_in_ooo)
+                if block is not None:
+                    blocks.append(block)
+                self._dsack_in_ooo = None
             for point in self._recent:
                 if len(blocks) >= max_blocks:
                     break

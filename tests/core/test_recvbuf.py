@@ -210,11 +210,6 @@ def test_duplicate_inside_stored_out_of_order_data_gives_dsack() -> None:
     assert rb.sack_blocks(4) == ([(S + 10, S + 20)], False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a duplicate inside stored out-of-order data does not make its block the "
-    "second SACK block (RFC 2883 §4 rule 2); the newest block is listed instead",
-)
 def test_dsack_is_followed_by_the_block_that_contains_it() -> None:
     rb = make()
     seg(rb, 10, 20)
@@ -415,11 +410,6 @@ def test_receiver_sws_threshold_is_half_the_buffer_when_smaller() -> None:
     assert rb.window_field() == 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: window_field() advertises any opening once the window is zero "
-    "(second clause of the SWS test), e.g. a 1-byte window (RFC 9293 §3.8.6.2.2)",
-)
 def test_receiver_sws_holds_a_zero_window_until_threshold() -> None:
     rb = make(capacity=1000, max_payload=300)
     seg(rb, 0, 1000)
@@ -482,11 +472,6 @@ def test_fin_in_order_with_data() -> None:
         rb.consume(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an in-order FIN without data is reported as DUPLICATE | FIN_IN_ORDER, "
-    "so the connection counts it in stats.duplicate_segments",
-)
 def test_bare_fin_in_order_is_not_a_duplicate() -> None:
     rb = make()
     seg(rb, 0, 10)
@@ -536,11 +521,6 @@ def test_bare_fin_out_of_order_completes_when_the_data_arrives() -> None:
     assert rb.take_ready() == DATA[0:5]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an empty segment above rcv_nxt (a bare FIN after lost data) is taken as a "
-    "DUPLICATE and queues an empty D-SACK block [seq, seq)",
-)
 def test_bare_fin_out_of_order_is_not_a_duplicate_and_sends_no_dsack() -> None:
     rb = make()
     assert rb.receive(S + 5, b"", True) == OUT_OF_ORDER
@@ -598,11 +578,6 @@ def test_fin_at_the_window_edge_is_accepted() -> None:
     assert rb.buffered == 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: receive() records fin_seq before the window check, so a dropped "
-    "out-of-window FIN later makes the real FIN (and data past it) AFTER_FIN",
-)
 def test_out_of_window_fin_leaves_no_trace() -> None:
     rb = make()
     assert rb.receive(S + 2000, b"", True) == OUT_OF_WINDOW
