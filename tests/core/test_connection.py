@@ -16,6 +16,7 @@ from rudp.errors import (
     SendBufferFull,
 )
 from rudp.wire.packet import (
+    HEADER_SIZE,
     PacketType,
     Reset,
     ResetReason,
@@ -448,3 +449,49 @@ def test_close_before_the_handshake_completes_ends_quietly() -> None:
     assert conn.state is ConnState.CLOSED and client.endpoint.connections == {}
     event = client.log(conn).terminated
     assert event is not None and event.reason == "closed"
+
+
+def test_sender_sws_holds_a_small_window_tail_while_data_is_in_flight() -> None:
+    trace: list[TraceRecord] = []
+    sim, client, server = make_pair(
+        server_config=Config(recv_buffer_size=3000),
+        impairment=Impairment(delay=DELAY),
+        trace=trace,
+        auto_consume=False,
+    )
+    conn = connect(sim, client, server)
+    start = sim.clock.now
+    mark = len(trace)
+    client.write(conn, payload(10_000, 10), eof=False)
+    sim.run_for(0.2)
+    sent = [
+        (round(t - start, 6), length)
+        for t, kind, src, _, length, first in trace[mark:]
+        if kind == "send" and src == CLIENT_ADDR and first == DATA
+    ]
+    # Two full segments, then the 600 B the window still allows only once they are
+    # acknowledged (RFC 9293 §3.8.6.2.1): never a small segment behind data in flight.
+    assert sent == [(0.0, HEADER_SIZE + 1200), (0.0, HEADER_SIZE + 1200), (0.02, HEADER_SIZE + 600)]
+    assert conn.peer_window == 0
+
+
+def test_out_of_order_and_hole_filling_segments_are_acked_at_once() -> None:
+    sim, client, server = make_pair(impairment=Impairment(delay=DELAY))
+    conn = connect(sim, client, server)
+    srv = server.accepted[0]
+    sim.run_for(1.0)
+    client.write(conn, payload(3 * 1200, 11), eof=False)
+    first, second, third = (d for d, _ in client.endpoint.datagrams_to_send(now=sim.clock.now))
+    now = sim.clock.now
+    acks_before = srv.stats.acks_sent
+    server.endpoint.receive_datagram(first, CLIENT_ADDR, now=now)
+    assert server.endpoint.datagrams_to_send(now=now) == []  # in order: delayed
+    assert srv.get_timer() == pytest.approx(now + Config().ack_delay)
+    server.endpoint.receive_datagram(third, CLIENT_ADDR, now=now)
+    out = server.endpoint.datagrams_to_send(now=now)  # out of order: at once, with a SACK
+    assert len(out) == 1 and parse_segment(out[0][0])[8] != ()
+    server.endpoint.receive_datagram(second, CLIENT_ADDR, now=now)
+    out = server.endpoint.datagrams_to_send(now=now)  # fills the hole: at once, no SACK
+    ack = parse_segment(out[0][0])
+    assert ack[8] == () and ack[5] == (parse_segment(third)[4] + 1200) & MASK32
+    assert srv.stats.acks_sent == acks_before + 2
