@@ -147,9 +147,12 @@ def test_replace_rejects_unknown_fields() -> None:
         Config().replace(no_such_field=1)
 
 
-def test_validate_can_be_called_again() -> None:
+def test_validate_checks_the_current_values() -> None:
     cfg = Config()
-    assert cfg.validate() is None
+    cfg.validate()  # valid: no exception
+    object.__setattr__(cfg, "ack_every", 0)  # bypass the frozen guard
+    with pytest.raises(ValueError, match="^ack_every must be >= 1$"):
+        cfg.validate()
 
 
 @pytest.mark.parametrize(

@@ -104,10 +104,12 @@ class RecvBuffer:
                 status |= OUT_OF_ORDER
         elif end <= rcv_nxt:
             self._dsack = (seq, end)
+            self._dsack_in_ooo = None
             status |= DUPLICATE  # old data, or data with a retransmitted FIN: re-ACK at once
         elif seq <= rcv_nxt:
             if seq < rcv_nxt:
                 self._dsack = (seq, rcv_nxt)  # the part we already had (RFC 2883 §4.1.1)
+                self._dsack_in_ooo = None
             status |= self._accept_in_order(seq, end, payload)
         else:
             status |= self._store_out_of_order(seq, end, payload)
@@ -231,7 +233,7 @@ class RecvBuffer:
             if self._dsack_in_ooo is not None:
                 # The stored block that holds the duplicate follows it (RFC 2883 §4 rule 2).
                 block = ooo.range_containing(self._dsack_in_ooo)
-                if block is not None:
+                if block is not None and len(blocks) < max_blocks:
                     blocks.append(block)
                 self._dsack_in_ooo = None
             for point in self._recent:

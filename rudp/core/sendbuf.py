@@ -39,6 +39,7 @@ class SendBuffer:
         "high_rxt",
         "smss",
         "_lost_threshold",
+        "_dupthresh",
     )
 
     def __init__(self, initial_seq: int, *, smss: int, dupthresh: int) -> None:
@@ -57,10 +58,12 @@ class SendBuffer:
         self.high_rxt = initial_seq
         self.smss = smss
         # IsLost: more than (DupThresh - 1) * SMSS bytes SACKed above (RFC 6675 §4).
+        self._dupthresh = dupthresh
         self._lost_threshold = (dupthresh - 1) * smss
 
     def set_dupthresh(self, dupthresh: int) -> None:
         """Recompute the IsLost byte threshold once the segment size is agreed."""
+        self._dupthresh = dupthresh
         self._lost_threshold = (dupthresh - 1) * self.smss
 
     # --- application side -----------------------------------------------------------------
@@ -120,6 +123,8 @@ class SendBuffer:
         (only if ``with_fin``: a window with no room for the FIN's own number sends it later)."""
         seq = self.snd_nxt
         end = self.end_seq
+        if end < seq:  # the data and the FIN were all sent already
+            end = seq
         if end - seq > max_len:
             end = seq + max_len
         fin = with_fin and self.fin_queued and end == self.fin_seq
@@ -166,14 +171,19 @@ class SendBuffer:
 
     def update_lost_edge(self) -> None:
         """Deem lost every unSACKed byte below the SACKed range at which more than
-        (DupThresh - 1) * SMSS bytes lie SACKed above (RFC 6675 §4 IsLost)."""
+        (DupThresh - 1) * SMSS bytes, or DupThresh separate SACKed ranges, lie above
+        (RFC 6675 §4 IsLost; separate ranges stand for discontiguous segments, which catches
+        losses among small segments that the byte rule alone would leave to the RTO)."""
         if not self.sacked:
             return
         above = 0
+        count = 0
         threshold = self._lost_threshold
+        dupthresh = self._dupthresh
         for start, end in reversed(list(self.sacked)):
             above += end - start
-            if above > threshold:
+            count += 1
+            if above > threshold or count >= dupthresh:
                 if start > self.lost_edge:
                     self.lost_edge = start
                 return

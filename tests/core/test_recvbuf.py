@@ -220,6 +220,21 @@ def test_dsack_is_followed_by_the_block_that_contains_it() -> None:
     assert blocks == [(S + 12, S + 16), (S + 10, S + 20), (S + 30, S + 40)]
 
 
+def test_dsack_and_its_block_respect_the_cap() -> None:
+    rb = make()
+    seg(rb, 10, 20)
+    assert seg(rb, 12, 16) == DUPLICATE
+    assert rb.sack_blocks(1) == ([(S + 12, S + 16)], True)
+
+
+def test_dsack_block_and_its_containing_block_with_cap_two() -> None:
+    rb = make()
+    seg(rb, 10, 20)
+    seg(rb, 30, 40)
+    seg(rb, 12, 16)
+    assert rb.sack_blocks(2) == ([(S + 12, S + 16), (S + 10, S + 20)], True)
+
+
 def test_partial_overlap_below_rcv_nxt_dsacks_only_the_old_part() -> None:
     rb = make()
     seg(rb, 0, 10)
@@ -455,6 +470,16 @@ def test_window_update_not_due_while_half_the_buffer_is_advertised() -> None:
     assert rb.window_field() == 1000  # the next segment still carries the update
 
 
+@pytest.mark.parametrize(("received", "due"), [(500, False), (501, True)])
+def test_window_update_due_boundary_at_half_the_buffer(received: int, due: bool) -> None:
+    rb = make(capacity=1000, max_payload=300)
+    seg(rb, 0, received)
+    assert rb.window_field() == 1000 - received
+    rb.take_ready()
+    rb.consume(received)
+    assert rb.window_update_due() is due  # advertised 500 is not under half; 499 is
+
+
 # --- FIN ------------------------------------------------------------------------------------
 
 
@@ -655,10 +680,16 @@ def test_reassembly_of_any_segmentation(
         rb.consume(len(chunk))
         assert rb.buffered <= capacity
         assert rb.rcv_nxt - start == len(out) + (1 if rb.fin_received else 0)
-        blocks, _ = rb.sack_blocks(4)
+        blocks, dsack = rb.sack_blocks(4)
         assert len(blocks) <= 4
         for block_lo, block_hi in blocks:
-            assert block_lo < block_hi
+            assert block_lo < block_hi  # never an empty block
+        sacked = blocks[1:] if dsack else blocks
+        for block_lo, block_hi in sacked:
+            # Out-of-order data lies above a hole at rcv_nxt and inside the buffer.
+            assert rb.rcv_nxt < block_lo < block_hi <= rb.read_seq + capacity
+        assert len(set(sacked)) == len(sacked)
+        assert sum(hi - lo for lo, hi in sacked) <= rb.buffered
 
     for lo, hi, fin in script:
         deliver(lo, hi, fin)

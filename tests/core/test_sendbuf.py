@@ -171,6 +171,21 @@ def test_fin_held_back_with_with_fin_false() -> None:
     assert sb.unsent == 0
 
 
+def test_take_new_with_nothing_unsent_claims_an_empty_range() -> None:
+    sb = sent(10)
+    assert sb.take_new(100) == (S + 10, S + 10, False)
+    assert sb.snd_nxt == S + 10
+
+
+def test_take_new_after_the_fin_was_sent_claims_nothing() -> None:
+    sb = make()
+    sb.write(DATA[:10])
+    sb.queue_fin()
+    assert sb.take_new(100) == (S, S + 10, True)
+    assert sb.take_new(100) == (S + 11, S + 11, False)
+    assert sb.snd_nxt == S + 11
+
+
 def test_bare_fin() -> None:
     sb = make()
     sb.queue_fin()
@@ -568,7 +583,7 @@ def test_compaction_keeps_payload_bytes_correct() -> None:
     assert acked == written == MIB + 300_000
     assert sb.size == 0
     view = sb.view()
-    assert len(view) == 0  # everything acknowledged: the queue is empty again
+    assert len(view) < COMPACT_AT  # at most a lazily kept dead head remains
     view.release()
 
 
@@ -594,3 +609,28 @@ def test_compaction_with_sacks_and_retransmission_payloads() -> None:
     assert payload(sb, *rng) == big[699_500:700_000]
     assert sb.on_ack(S + 900_000) == 200_000  # 300 000 acked minus 100 000 SACKed before
     assert payload(sb, S + 900_000, S + MIB) == big[900_000:]
+
+
+def test_three_separate_sacked_small_segments_mark_the_hole_below_lost() -> None:
+    # Five 100-byte segments; 1 is lost, 2 and 4 and 5 arrive out of order: only 300 bytes
+    # are SACKed (the byte rule wants more than 2 * 1200), but three separate SACKed ranges lie
+    # above segment 1 (RFC 6675 §4 IsLost, DupThresh discontiguous segments).
+    sb = SendBuffer(S, smss=1200, dupthresh=3)
+    sb.write(b"m" * 500)
+    for _ in range(5):
+        sb.take_new(100)
+    sb.on_sack(S + 100, S + 200)
+    sb.on_sack(S + 300, S + 400)
+    sb.update_lost_edge()
+    assert sb.lost_edge == S  # two ranges: not yet
+    sb.on_sack(S + 400, S + 500)  # merges with the range before it: still two ranges
+    sb.update_lost_edge()
+    assert sb.lost_edge == S
+    sb2 = SendBuffer(S, smss=1200, dupthresh=3)
+    sb2.write(b"m" * 600)
+    for _ in range(6):
+        sb2.take_new(100)
+    for start in (100, 300, 500):
+        sb2.on_sack(S + start, S + start + 100)
+    sb2.update_lost_edge()
+    assert sb2.lost_edge == S + 100  # everything unSACKed below the third range from the top
