@@ -37,15 +37,14 @@ class Config:
     nagle: bool = False
     """Hold sub-segment writes while small data is unacknowledged (RFC 9293 §3.7.4).
     Off by default, as asyncio sets TCP_NODELAY."""
-    sws_override: float = 0.2
-    """Sender silly-window override timer in seconds (RFC 9293 §3.8.6.2.1: 0.1-1 s)."""
 
     # --- acknowledgements --------------------------------------------------------------
     ack_delay: float = 0.025
     """Longest an ACK is delayed (RFC 9000 §13.2 max_ack_delay 25 ms; RFC 9293 allows
     up to 0.5 s). 0 sends an ACK for every datagram."""
     ack_every: int = 2
-    """ACK at least every N-th full-sized segment (RFC 5681 §4.2: 2)."""
+    """ACK at least every N-th in-order data segment (RFC 5681 §4.2: every 2nd full-sized
+    one; counting every segment ACKs small messages sooner)."""
     max_sack_blocks: int = 4
     """SACK blocks per ACK, D-SACK included (RFC 2018 §3: at most 4)."""
 
@@ -118,7 +117,7 @@ class Config:
             raise ValueError("recv_buffer_size exceeds the largest scaled window (1 GiB)")
         if not 0 <= self.send_buffer_low <= self.send_buffer_high <= self.send_buffer_max:
             raise ValueError("need 0 <= send_buffer_low <= send_buffer_high <= send_buffer_max")
-        for name in ("ack_delay", "sws_override", "clock_granularity"):
+        for name in ("ack_delay", "clock_granularity"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.ack_every < 1:

@@ -76,6 +76,7 @@ class ConnectionBase:
         self.is_client = is_client
         self._sm = StateMachine()
         self._synchronized = False
+        self._awaiting_confirm = False  # client: echo sent, no segment from the server yet
         self._events: deque[Any] = deque()
         self._data_marked = False
         self._terminated = False

@@ -68,6 +68,7 @@ class HandshakeLayer(ConnectionBase):
             now=now,
         )
         self._transition(Trigger.RECV_COOKIE)
+        self._awaiting_confirm = True
         self._push_event(Connected())
         self._hs_retries = 0
         self._hs_rto = self.rtt.rto
@@ -81,7 +82,9 @@ class HandshakeLayer(ConnectionBase):
             server_cid=cookie.server_cid,
             client_cid=self.local_cid,
             tsval=timestamp(now),
-            tsecr=self._ts_recent,
+            # A repeated echo echoes no timestamp: the server's first RTT sample would include
+            # our retransmission timeout (Karn's rule, RFC 6298 §3).
+            tsecr=0 if self._hs_retries else self._ts_recent,
             cookie=cookie.cookie,
         )
         self._control.append(echo.encode())

@@ -70,9 +70,12 @@ class ReceiveLayer(HandshakeLayer):
         self._last_recv = now
         self._probes_unanswered = 0
         self._keepalive_sent = 0
-        if self._sm.state is ConnState.COOKIE_ECHOED:
-            self._transition(Trigger.RECV_CONFIRM)  # any segment confirms the echo
+        if self._awaiting_confirm:
+            # Any segment confirms the echo, also after a FIN we queued in the meantime.
+            self._awaiting_confirm = False
             self._hs_deadline = self._hs_expire = None
+            if self._sm.state is ConnState.COOKIE_ECHOED:
+                self._transition(Trigger.RECV_CONFIRM)
         rcv_nxt = rb.rcv_nxt
         delta = (seq32 - rcv_nxt) & MASK32
         seq = rcv_nxt + delta if delta < 0x80000000 else rcv_nxt + delta - 0x100000000
@@ -249,12 +252,12 @@ class ReceiveLayer(HandshakeLayer):
         if rb is None:  # pragma: no cover - synchronized states have one
             return
         seq = unwrap(reset.seq, rb.rcv_nxt)
-        if state is ConnState.COOKIE_ECHOED and reason == ResetReason.UNKNOWN_CONNECTION:
+        if self._awaiting_confirm and reason == ResetReason.UNKNOWN_CONNECTION:
             # Our data overtook the echo, or the echo was lost: keep echoing.
             self.stats.dropped["reset_before_confirm"] += 1
             return
         if seq == rb.rcv_nxt:
-            if state is ConnState.COOKIE_ECHOED and reason == ResetReason.REFUSED:
+            if self._awaiting_confirm and reason == ResetReason.REFUSED:
                 self._fail(ConnectionRefused("connection refused by peer"), "refused", now)
             else:
                 self._fail(

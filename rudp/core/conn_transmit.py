@@ -72,7 +72,8 @@ class TransmitLayer(TimerLayer):
         tsval = timestamp(now)
         ack32 = rb.rcv_nxt & MASK32
         window = rb.window_field()
-        sacks, dsack = self._sack_blocks()
+        sacks: list[tuple[int, int]] | None = None  # taken when the first datagram goes
+        dsack = False
         tsecr = self._ts_recent
         cid = self.peer_cid
         sent = 0
@@ -124,6 +125,8 @@ class TransmitLayer(TimerLayer):
                     fin = fin_flag
                     span = end - seq + fin
                     self._last_data_sent = now
+                if sacks is None:
+                    sacks, dsack = self._sack_blocks()
                 payload = sb.payload_view(view, seq, end)
                 flags = (FLAG_FIN if fin else 0) | (FLAG_DSACK if dsack else 0)
                 if self._ping:

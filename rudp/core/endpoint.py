@@ -111,7 +111,10 @@ class Endpoint:
 
     def accept(self) -> Connection | None:
         """Take the oldest established connection not yet accepted, if any."""
-        return self._accept_queue.popleft() if self._accept_queue else None
+        if not self._accept_queue:
+            return None
+        self.stats.connections_accepted += 1
+        return self._accept_queue.popleft()
 
     @property
     def accept_queue_length(self) -> int:

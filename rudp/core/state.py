@@ -3,7 +3,7 @@
 Everything that changes a connection's state is listed in ``TRANSITIONS``; the engine feeds it
 ``Trigger`` values and the table answers with the next state. A pair missing from the table is
 a bug in the caller and raises ``LocalProtocolError`` naming both. The state diagram in
-``docs/protocol.md`` is generated from this table (``python -m rudp.core.state``).
+``docs/protocol.md`` is generated from this table (``tools/gen_state_diagram.py``).
 """
 
 from __future__ import annotations
@@ -109,7 +109,6 @@ def mermaid_diagram() -> str:
         if trig in (T.RESET, T.FAIL):
             continue
         lines.append(f"    {src.value} --> {dst.value}: {trig.value}")
-    lines.append("    TIME_WAIT --> [*]")
     lines.append("    note right of CLOSED: reset or fail from any state leads here")
     return "\n".join(lines)
 

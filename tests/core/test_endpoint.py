@@ -203,8 +203,10 @@ def test_valid_echo_creates_exactly_one_connection() -> None:
     init, cookie = _handshake_by_hand(server)
     server.receive_datagram(_echo(cookie), CLIENT_ADDR, now=0.5)
     assert list(server.connections) == [cookie.server_cid]
+    assert server.stats.connections_accepted == 0
     conn = server.accept()
     assert conn is not None and conn.peer_cid == init.client_cid
+    assert server.stats.connections_accepted == 1 and server.accept() is None
     out = server.datagrams_to_send(now=0.5)
     assert [d[0] for d, _ in out] == [ACK]
     # The same echo again is answered, not turned into a second connection.
@@ -387,3 +389,30 @@ def test_mutated_handshake_and_data_datagrams_never_raise(data: st.DataObject) -
         server.endpoint.receive_datagram(bytes(mutated), addr, now=sim.clock.now)
     server.endpoint.datagrams_to_send(now=sim.clock.now)
     server.endpoint.handle_timer(now=sim.clock.now + 1)
+
+
+def test_client_that_half_closes_before_the_echo_is_confirmed_waits_for_a_late_reply() -> None:
+    sim, client, server = make_pair(impairment=Impairment(delay=DELAY))
+    sim.links[(SERVER_ADDR, CLIENT_ADDR)].drop_where(lambda _i, d: d[0] == ACK, times=1)
+    conn = client.endpoint.connect(SERVER_ADDR, now=0.0)
+    sim.run_until(lambda: client.log(conn).connected, 1.0)
+    conn.send(b"request")
+    conn.send_eof()  # COOKIE_ECHOED -> FIN_WAIT_1, before the server's confirmation
+    assert conn.state is ConnState.FIN_WAIT_1
+    assert sim.run_until(lambda: bool(server.accepted) and server.log(server.accepted[0]).eof, 5)
+    srv = server.accepted[0]
+    sim.run_for(100.0)  # the reply comes long after the echo retries would have run out
+    assert client.log(conn).terminated is None and conn.state is ConnState.FIN_WAIT_2
+    server.write(srv, b"late reply", eof=True)
+    assert sim.run_until(lambda: client.log(conn).eof, sim.clock.now + 5)
+    assert bytes(client.log(conn).received) == b"late reply"
+    assert bytes(server.log(srv).received) == b"request"
+
+
+def test_repeated_echo_gives_the_server_no_inflated_rtt_sample() -> None:
+    sim, client, server = make_pair(impairment=Impairment(delay=DELAY))
+    sim.links[(CLIENT_ADDR, SERVER_ADDR)].drop_where(lambda _i, d: d[0] == ECHO, times=1)
+    connect(sim, client, server)
+    srv = server.accepted[0]
+    assert srv.srtt is None  # the only echo that arrived was a repeat: no sample from it
+    assert srv.rtt.rto == Config().initial_rto
