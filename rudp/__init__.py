@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .aio import GilbertElliott, Impairment, RudpTransport, Server, create_connection, create_server
 from .config import Config
 from .errors import (
     ConcurrencyError,
@@ -17,10 +18,19 @@ from .errors import (
     RudpError,
     SendBufferFull,
 )
+from .streams import open_connection, start_server
 
 __all__ = [
     "ConcurrencyError",
     "Config",
+    "GilbertElliott",
+    "Impairment",
+    "RudpTransport",
+    "Server",
+    "create_connection",
+    "create_server",
+    "open_connection",
+    "start_server",
     "ConnectionRefused",
     "ConnectionReset",
     "ConnectionTimeout",

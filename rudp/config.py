@@ -104,6 +104,12 @@ class Config:
     persist_max: float = 60.0
     """Upper bound of the zero-window probe interval (RFC 9293 §3.8.6.1)."""
 
+    # --- asyncio adapter ------------------------------------------------------------------
+    io: Literal["auto", "batched", "plain"] = "auto"
+    """Socket I/O of the asyncio adapter: ``batched`` reads until EAGAIN per wake-up and uses
+    Linux GSO/GRO where the kernel has them; ``plain`` uses the loop's own datagram transport
+    (one datagram per call); ``auto`` picks ``batched`` on Linux, else ``plain``."""
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -147,6 +153,8 @@ class Config:
                 raise ValueError(f"{name} must be > 0 or None")
         if self.keepalive_interval <= 0 or self.keepalive_probes < 1:
             raise ValueError("keepalive_interval must be > 0 and keepalive_probes >= 1")
+        if self.io not in ("auto", "batched", "plain"):
+            raise ValueError("io must be 'auto', 'batched' or 'plain'")
         if self.time_wait < 0 or self.fin_wait2_timeout <= 0 or self.persist_max <= 0:
             raise ValueError("time_wait must be >= 0, fin_wait2_timeout and persist_max > 0")
 

@@ -10,6 +10,7 @@ keepalive, idle, FIN_WAIT_2, TIME_WAIT) into one.
 from __future__ import annotations
 
 from ..errors import (
+    ConnectionRefused,
     ConnectionReset,
     InvalidStateError,
     SendBufferFull,
@@ -90,6 +91,15 @@ class Connection(TransmitLayer):
         if self._sm.state in SYNCHRONIZED:
             self._queue_reset(ResetReason.ABORT)
         self._fail(ConnectionReset("connection aborted"), "aborted", now)
+
+    def peer_unreachable(self, *, now: float) -> None:
+        """The network reported the peer unreachable (ICMP port unreachable). Fatal only while
+        the handshake is unconfirmed; afterwards it is a soft error that retransmission rides
+        out (RFC 1122 §4.2.3.9)."""
+        if self._terminated:
+            return
+        if self._sm.state is ConnState.INIT_SENT or self._awaiting_confirm:
+            self._fail(ConnectionRefused("connection refused (port unreachable)"), "refused", now)
 
     def consume(self, nbytes: int) -> None:
         """The application took ``nbytes`` of received data: reopen the window by that much."""

@@ -1,0 +1,293 @@
+"""``RudpTransport``: one rudp connection as a faithful ``asyncio.Transport``.
+
+The real ``asyncio.StreamReader``/``StreamWriter`` sit on top of it unchanged, so their
+behaviour (``drain()``, ``readexactly``, half-close, ``wait_closed``) comes from asyncio itself.
+Flow control maps onto the protocol: the write watermarks measure bytes not yet acknowledged by
+the peer (so ``drain()`` waits for the network, not just for the kernel), and
+``pause_reading()`` stops consuming, which closes the advertised window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..core.connection import Connection
+from ..core.state import ConnState
+from ..errors import SendBufferFull
+
+if TYPE_CHECKING:
+    from .protocol import EndpointProtocol
+
+__all__ = ["RudpTransport"]
+
+logger = logging.getLogger("rudp.aio.transport")
+
+# asyncio's defaults for a transport's write buffer (selector_events: 64 KiB high, high/4 low).
+_DEFAULT_HIGH = 64 * 1024
+# States in which everything we sent, FIN included, is acknowledged.
+_SEND_DONE = frozenset({ConnState.FIN_WAIT_2, ConnState.TIME_WAIT, ConnState.CLOSED})
+
+
+class RudpTransport(asyncio.Transport):
+    """A stream transport over one rudp connection. Created by rudp, never directly."""
+
+    def __init__(
+        self,
+        endpoint: EndpointProtocol,
+        conn: Connection,
+        protocol: asyncio.BaseProtocol,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(extra)
+        self._endpoint = endpoint
+        self._loop = endpoint.loop
+        self._conn = conn
+        self._protocol = protocol
+        self._closing = False  # close() or abort() was called
+        self._lost = False  # connection_lost() was called
+        self._eof_written = False
+        self._reading = True
+        self._held: deque[bytes] = deque()  # data received while reading is paused
+        self._eof_pending = False  # EOF arrived while data is held
+        self._writing_paused = False
+        self._high = conn.config.send_buffer_high
+        self._low = conn.config.send_buffer_low
+
+    # --- asyncio.BaseTransport -----------------------------------------------------------
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            return self._conn.peer_addr
+        if name == "stats":
+            return self.stats()
+        if name in ("sockname", "socket"):
+            return self._endpoint.io_extra(name, default)
+        return super().get_extra_info(name, default)
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of the connection's counters and its RTT and window estimates."""
+        conn = self._conn
+        snapshot = conn.stats.as_dict()
+        snapshot.update(
+            state=conn.state.value,
+            srtt=conn.srtt,
+            rto=conn.rtt.rto,
+            cwnd=conn.cwnd,
+            bytes_in_flight=conn.bytes_in_flight,
+            send_buffer_size=conn.send_buffer_size,
+            peer_window=conn.peer_window,
+            max_payload=conn.max_payload,
+        )
+        return snapshot
+
+    def is_closing(self) -> bool:
+        return self._closing or self._lost
+
+    def close(self) -> None:
+        """Graceful close: queued data is delivered, then FIN; ``connection_lost(None)`` follows
+        once the peer has acknowledged everything. Data received from now on is discarded."""
+        if self._closing or self._lost:
+            return
+        self._closing = True
+        self._held.clear()
+        self._conn.close(now=self._loop.time())
+        self._endpoint.transport_closing(self)
+        self._endpoint.schedule_flush()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    # --- asyncio.ReadTransport -----------------------------------------------------------
+    def is_reading(self) -> bool:
+        return self._reading and not self._closing and not self._lost
+
+    def pause_reading(self) -> None:
+        """Stop delivering data; unconsumed data fills the receive buffer and the peer sees the
+        window close."""
+        if self._closing or self._lost:
+            return
+        self._reading = False
+
+    def resume_reading(self) -> None:
+        if self._closing or self._lost or self._reading:
+            return
+        self._reading = True
+        if self._held or self._eof_pending:
+            self._loop.call_soon(self._deliver_held)
+
+    def _deliver_held(self) -> None:
+        while self._held and self._reading and not self._lost:
+            data = self._held.popleft()
+            self._deliver(data)
+        if self._reading and not self._held and self._eof_pending and not self._lost:
+            self._eof_pending = False
+            self._deliver_eof()
+
+    # --- asyncio.WriteTransport ------------------------------------------------------------
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(
+                f"data argument must be a bytes-like object, not {type(data).__name__!r}"
+            )
+        if self._eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        if self._closing or self._lost:
+            return  # asyncio's socket transports also drop writes after close
+        try:
+            self._conn.send(data)
+        except SendBufferFull:
+            raise
+        self._endpoint.schedule_flush()
+        self._maybe_pause_writing()
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.write(b"".join(list_of_data))
+
+    def write_eof(self) -> None:
+        """Half-close: FIN after the queued data; the peer can still send to us."""
+        if self._eof_written or self._closing or self._lost:
+            return
+        self._eof_written = True
+        self._conn.send_eof()
+        self._endpoint.schedule_flush()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def abort(self) -> None:
+        """Abortive close: a reset goes to the peer, buffered data is dropped, and
+        ``connection_lost(None)`` is called soon."""
+        if self._lost:
+            return
+        self._closing = True
+        self._held.clear()
+        self._conn.abort(now=self._loop.time())
+        self._endpoint.schedule_flush()
+        self._loop.call_soon(self._connection_lost, None)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = _DEFAULT_HIGH if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high = high
+        self._low = low
+        self._maybe_pause_writing()
+        self.maybe_resume_writing()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._low, self._high
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes written and not yet acknowledged by the peer."""
+        return self._conn.send_buffer_size
+
+    # --- flow control ----------------------------------------------------------------------
+    def _maybe_pause_writing(self) -> None:
+        if self._writing_paused or self._conn.send_buffer_size <= self._high:
+            return
+        self._writing_paused = True
+        self._endpoint.transport_paused(self)
+        try:
+            self._protocol.pause_writing()
+        except Exception:
+            logger.exception("protocol.pause_writing() failed")
+
+    def maybe_resume_writing(self) -> None:
+        """Called by the endpoint after ACKs: resume the writer at the low-water mark."""
+        if not self._writing_paused or self._conn.send_buffer_size > self._low:
+            return
+        self._writing_paused = False
+        self._endpoint.transport_resumed(self)
+        try:
+            self._protocol.resume_writing()
+        except Exception:
+            logger.exception("protocol.resume_writing() failed")
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._writing_paused
+
+    # --- called by the endpoint protocol ---------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._closing or self._lost:
+            self._conn.consume(len(data))
+            return
+        if not self._reading or self._held:
+            self._held.append(data)
+            return
+        self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
+        protocol = self._protocol
+        if isinstance(protocol, asyncio.Protocol):
+            protocol.data_received(data)
+        else:
+            self._deliver_buffered(data)
+        if not self._lost:
+            self._conn.consume(len(data))
+            self._endpoint.schedule_flush()
+
+    def _deliver_buffered(self, data: bytes) -> None:
+        protocol = self._protocol
+        if not isinstance(protocol, asyncio.BufferedProtocol):  # pragma: no cover - base only
+            return
+        view = memoryview(data)
+        while view:
+            buf = memoryview(protocol.get_buffer(len(view)))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            protocol.buffer_updated(n)
+            view = view[n:]
+
+    def eof_received(self) -> None:
+        if self._closing or self._lost:
+            return
+        if self._held or not self._reading:
+            self._eof_pending = True
+            return
+        self._deliver_eof()
+
+    def _deliver_eof(self) -> None:
+        protocol = self._protocol
+        keep_open = False
+        if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
+            keep_open = bool(protocol.eof_received())
+        if not keep_open and not self._eof_written:
+            # asyncio semantics: a protocol that returns a false value from eof_received()
+            # lets the transport close itself (our side sends FIN too).
+            self.close()
+
+    def send_side_done(self) -> bool:
+        """True once, after close(), the peer has acknowledged all our data and the FIN."""
+        return self._conn.state in _SEND_DONE or self._conn.is_terminated
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._closing = True
+        self._held.clear()
+        self._endpoint.transport_gone(self)
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._protocol = asyncio.Protocol()
+
+    def connection_terminated(self, exc: Exception | None) -> None:
+        """The engine ended the connection (clean close, reset, timeout)."""
+        self._connection_lost(exc)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._lost else ("closing" if self._closing else "open")
+        return f"<RudpTransport {state} peer={self._conn.peer_addr!r} {self._conn.state.value}>"
