@@ -20,8 +20,8 @@ $(STAMP_DEV): $(BIN)/python pyproject.toml
 	touch $@ $(STAMP)
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check rudp tests bench tools
-	$(BIN)/ruff format --check rudp tests bench tools
+	$(BIN)/ruff check rudp tests bench tools examples
+	$(BIN)/ruff format --check rudp tests bench tools examples
 
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy --strict rudp
