@@ -22,7 +22,6 @@ __all__ = [
 INITIAL_SSTHRESH = 1 << 62
 """Initial ssthresh, "arbitrarily high" (RFC 5681 §3.1)."""
 
-_ABC_LIMIT = 2  # RFC 3465 §2.2: Appropriate Byte Counting with L = 2 SMSS per ACK
 _IW10_SEGMENTS = 10  # RFC 6928 §2
 _IW10_BYTES = 14600  # RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600))
 
@@ -126,9 +125,10 @@ class NewReno:
             return
         ssthresh = self.ssthresh
         if cwnd < ssthresh:
-            # RFC 5681 §3.1 slow start, per-ACK growth capped at L*SMSS (RFC 3465 §2.2).
-            limit = _ABC_LIMIT * self.smss
-            grown = cwnd + (acked if acked < limit else limit)
+            # Slow start grows by every byte acknowledged (RFC 9002 §7.3.1, as Linux does).
+            # RFC 3465 §2.2 caps it at 2 SMSS per ACK, but a batched receiver acknowledges
+            # hundreds of segments per ACK: the cap would starve slow start on such paths.
+            grown = cwnd + acked
             if grown <= ssthresh:
                 self.cwnd = grown
                 return

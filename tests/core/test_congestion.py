@@ -64,12 +64,12 @@ def test_slow_start_doubles_per_round() -> None:
         assert cc.cwnd == expected
 
 
-def test_slow_start_abc_limit_two_smss() -> None:
+def test_slow_start_counts_every_acked_byte_even_on_stretch_acks() -> None:
     cc = NewReno(max_payload=SMSS)
-    cc.on_ack(5 * SMSS, bytes_in_flight=cc.cwnd, now=0.0)
-    assert cc.cwnd == 12000 + 2 * SMSS
+    cc.on_ack(5 * SMSS, bytes_in_flight=cc.cwnd, now=0.0)  # one ACK for five segments
+    assert cc.cwnd == 12000 + 5 * SMSS
     cc.on_ack(700, bytes_in_flight=cc.cwnd, now=0.0)
-    assert cc.cwnd == 12000 + 2 * SMSS + 700
+    assert cc.cwnd == 12000 + 5 * SMSS + 700
 
 
 def test_slow_start_stops_at_ssthresh_and_leftover_counts_in_ca() -> None:

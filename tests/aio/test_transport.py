@@ -1,0 +1,510 @@
+"""``RudpTransport`` as an ``asyncio.Transport``, over real loopback sockets.
+
+Every test runs on both I/O paths (``Config(io="batched")`` and ``Config(io="plain")``) and on
+both loops (asyncio's default and uvloop). Protocols record their callbacks; tests wait on the
+futures those callbacks resolve, never on sleeps. The one place where a condition has no
+callback of its own (the sender seeing the peer's window close) is watched by wrapping the
+client endpoint's ``flush``, reached through ``transport._endpoint`` (private, test-only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import rudp
+from rudp import Config, RudpTransport
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop builds wherever CPython runs on Linux
+    uvloop = None  # type: ignore[assignment]
+
+HOST = "127.0.0.1"
+TIMEOUT = 10.0
+
+LOOPS = [pytest.param(asyncio.new_event_loop, id="asyncio")]
+if uvloop is not None:
+    LOOPS.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
+
+
+def on_both_loops(
+    test: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., None]:
+    """Run the coroutine function ``test`` on a fresh loop of each kind.
+
+    pytest-asyncio picks the loop per test only through a conftest hook; a plain test that
+    runs its own ``asyncio.Runner`` gets the same effect within this file.
+    """
+
+    def run(*args: Any, loop_factory: Callable[[], asyncio.AbstractEventLoop], **kw: Any) -> None:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(test(*args, **kw))
+
+    signature = inspect.signature(test)
+    extra = inspect.Parameter("loop_factory", inspect.Parameter.KEYWORD_ONLY)
+    functools.update_wrapper(run, test)
+    del run.__wrapped__  # type: ignore[attr-defined]  # pytest must see ``run``'s own signature
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), extra]
+    )
+    return pytest.mark.parametrize("loop_factory", LOOPS)(run)
+
+
+@pytest.fixture(params=["batched", "plain"])
+def config(request: pytest.FixtureRequest) -> Config:
+    return Config(io=request.param, time_wait=0.05)
+
+
+class Recorder(asyncio.Protocol):
+    """Records every callback in order and resolves a future for each one tests wait on."""
+
+    def __init__(self, *, keep_open_on_eof: bool = True, pause_on_connect: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        self.keep_open_on_eof = keep_open_on_eof
+        self.pause_on_connect = pause_on_connect
+        self.events: list[tuple[str, Any]] = []
+        self.data = bytearray()
+        self.transport: RudpTransport | None = None
+        self.made: asyncio.Future[None] = loop.create_future()
+        self.eof: asyncio.Future[None] = loop.create_future()
+        self.resumed: asyncio.Future[None] = loop.create_future()
+        self.lost: asyncio.Future[BaseException | None] = loop.create_future()
+        self.on_lost: Callable[[], None] | None = None
+        self._data_waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+    def count(self, name: str) -> int:
+        return self.names().count(name)
+
+    def wait_data(self, nbytes: int) -> asyncio.Future[None]:
+        """A future resolved once at least ``nbytes`` have arrived."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._data_waiters.append((nbytes, future))
+        self._wake()
+        return future
+
+    def _wake(self) -> None:
+        waiting = []
+        for nbytes, future in self._data_waiters:
+            if len(self.data) >= nbytes:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((nbytes, future))
+        self._data_waiters = waiting
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, RudpTransport)
+        self.transport = transport
+        self.events.append(("made", None))
+        if self.pause_on_connect:
+            transport.pause_reading()
+        self.made.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.events.append(("data", len(data)))
+        self.data += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.events.append(("eof", None))
+        self.eof.set_result(None)
+        return self.keep_open_on_eof
+
+    def pause_writing(self) -> None:
+        assert self.transport is not None
+        self.events.append(("pause_writing", self.transport.get_write_buffer_size()))
+
+    def resume_writing(self) -> None:
+        assert self.transport is not None
+        self.events.append(("resume_writing", self.transport.get_write_buffer_size()))
+        if not self.resumed.done():
+            self.resumed.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.append(("lost", exc))
+        if self.on_lost is not None:
+            self.on_lost()
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+@dataclass
+class Pair:
+    """A server, one client connection to it, and the protocols at both ends."""
+
+    server: rudp.Server
+    port: int
+    client: RudpTransport
+    proto: Recorder  # the client's protocol
+    peer: Recorder  # the server's protocol for this connection
+
+    @property
+    def peer_transport(self) -> RudpTransport:
+        assert self.peer.transport is not None
+        return self.peer.transport
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    config: Config,
+    *,
+    server_config: Config | None = None,
+    client: Callable[[], Recorder] = Recorder,
+    peer: Callable[[], Recorder] = Recorder,
+) -> AsyncIterator[Pair]:
+    """Serve on an ephemeral loopback port, connect once, and wait until the server accepted
+    the connection. Everything is reset and closed on exit."""
+    accepted: asyncio.Future[Recorder] = asyncio.get_running_loop().create_future()
+
+    def factory() -> Recorder:
+        protocol = peer()
+        accepted.set_result(protocol)
+        return protocol
+
+    server = await rudp.create_server(factory, HOST, 0, config=server_config or config)
+    transport: RudpTransport | None = None
+    try:
+        port = server.sockets[0].getsockname()[1]
+        transport, proto = await rudp.create_connection(client, HOST, port, config=config)
+        assert isinstance(proto, Recorder)
+        # The server accepts when the client's COOKIE-ECHO arrives, after the client returned.
+        accepted_protocol = await accepted
+        yield Pair(server, port, transport, proto, accepted_protocol)
+    finally:
+        if transport is not None:
+            transport.abort()
+        server.abort_clients()
+        server.close()
+        await server.wait_closed()
+        if transport is not None:
+            # A gracefully closed client lingers in TIME_WAIT; its socket closes after that.
+            await transport._endpoint.closed  # private: the client's EndpointProtocol
+
+
+def watch(transport: RudpTransport, predicate: Callable[[], bool]) -> asyncio.Future[None]:
+    """A future resolved after the first flush of ``transport``'s endpoint (every datagram
+    batch in, every timer) after which ``predicate()`` holds."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    endpoint = transport._endpoint  # private: the EndpointProtocol, test-only access
+    original = endpoint.flush
+
+    def flush(now: float | None = None) -> None:
+        original(now)
+        if not future.done() and predicate():
+            future.set_result(None)
+
+    endpoint.flush = flush  # type: ignore[method-assign]
+    if predicate():
+        future.set_result(None)
+    return future
+
+
+# --- get_extra_info ------------------------------------------------------------------------
+
+
+@on_both_loops
+async def test_extra_info_names_the_socket_and_the_peer(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        transport = pair.client
+        assert transport.get_extra_info("peername") == (HOST, pair.port)
+        sock = transport.get_extra_info("socket")
+        sockname = transport.get_extra_info("sockname")
+        assert sockname == sock.getsockname()
+        assert sockname[0] == HOST and sockname[1] != pair.port and sockname[1] > 0
+        # The server's transport sees the client's address as its peer.
+        assert pair.peer_transport.get_extra_info("peername") == sockname
+        sentinel = object()
+        assert transport.get_extra_info("no such key") is None
+        assert transport.get_extra_info("no such key", sentinel) is sentinel
+
+
+@on_both_loops
+async def test_extra_info_stats_is_a_snapshot_of_the_connection(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        stats = pair.client.get_extra_info("stats")
+        assert isinstance(stats, dict)
+        assert stats == pair.client.stats()
+        # Nothing was sent yet over a lossless loopback: the initial window, no retransmits.
+        assert stats["cwnd"] == config.initial_window_segments * config.max_payload
+        assert stats["segments_retransmitted"] == 0
+        assert stats["bytes_in_flight"] == 0
+        assert stats["send_buffer_size"] == 0
+        assert stats["peer_window"] == config.recv_buffer_size
+        assert stats["max_payload"] == config.max_payload
+        # One handshake sample; uvloop's clock ticks in milliseconds, so it may read 0.
+        assert isinstance(stats["srtt"], float) and 0 <= stats["srtt"] < 1.0
+        assert stats["rto"] == config.min_rto
+        # Counters move after a round trip; the old snapshot does not.
+        pair.client.write(b"x" * 5000)
+        await pair.peer.wait_data(5000)
+        pair.peer_transport.write(b"y")
+        await pair.proto.wait_data(1)
+        after = pair.client.get_extra_info("stats")
+        assert after["payload_bytes_sent"] == 5000
+        assert after["payload_bytes_received"] == 1
+        assert after["segments_retransmitted"] == 0
+        assert stats["payload_bytes_sent"] == 0
+
+
+# --- write() and write_eof() ---------------------------------------------------------------
+
+
+@on_both_loops
+async def test_write_rejects_non_bytes_and_writes_after_eof(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        transport = pair.client
+        assert transport.can_write_eof() is True
+        for bad in ("text", 42, None, [b"a"]):
+            with pytest.raises(TypeError, match="bytes-like"):
+                transport.write(bad)  # type: ignore[arg-type]
+        transport.write(bytearray(b"ab"))
+        transport.write(memoryview(b"cd"))
+        transport.write_eof()
+        with pytest.raises(RuntimeError, match="write_eof"):
+            transport.write(b"more")
+        with pytest.raises(RuntimeError, match="write_eof"):
+            transport.write(b"")
+        transport.write_eof()  # a second half-close is a no-op
+        await pair.peer.eof
+        assert bytes(pair.peer.data) == b"abcd"
+        assert pair.peer.names() == ["made", "data", "eof"]
+        # Half-closed, not closed: the peer can still answer.
+        assert not transport.is_closing()
+        pair.peer_transport.write(b"answer")
+        await pair.proto.wait_data(6)
+        assert bytes(pair.proto.data) == b"answer"
+
+
+# --- write buffer limits and pause_writing / resume_writing ------------------------------
+
+
+@on_both_loops
+async def test_write_buffer_limits_defaults_and_validation(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        transport = pair.client
+        # Initially the configured watermarks, as (low, high) like asyncio's transports.
+        assert transport.get_write_buffer_limits() == (
+            config.send_buffer_low,
+            config.send_buffer_high,
+        )
+        transport.set_write_buffer_limits()
+        assert transport.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
+        transport.set_write_buffer_limits(high=1000)
+        assert transport.get_write_buffer_limits() == (250, 1000)
+        transport.set_write_buffer_limits(low=300)
+        assert transport.get_write_buffer_limits() == (300, 1200)
+        transport.set_write_buffer_limits(high=500, low=500)
+        assert transport.get_write_buffer_limits() == (500, 500)
+        transport.set_write_buffer_limits(high=0, low=0)
+        assert transport.get_write_buffer_limits() == (0, 0)
+        with pytest.raises(ValueError, match="high"):
+            transport.set_write_buffer_limits(high=100, low=200)
+        with pytest.raises(ValueError, match="high"):
+            transport.set_write_buffer_limits(high=-4)
+        with pytest.raises(ValueError, match="high"):
+            transport.set_write_buffer_limits(high=10, low=-1)
+        assert transport.get_write_buffer_limits() == (0, 0)  # unchanged by the failures
+        assert transport.get_write_buffer_size() == 0
+        assert pair.proto.names() == ["made"]  # an empty buffer is not above high=0
+
+
+@on_both_loops
+async def test_pause_and_resume_writing_at_the_watermarks(config: Config) -> None:
+    # The server does not read and its receive buffer is small, so the client's unacknowledged
+    # bytes stay above the high-water mark until the server reads.
+    small = config.replace(recv_buffer_size=32 * 1024)
+    peer = functools.partial(Recorder, pause_on_connect=True)
+    async with asyncio.timeout(TIMEOUT), connected(config, server_config=small, peer=peer) as pair:
+        transport = pair.client
+        transport.set_write_buffer_limits(high=64 * 1024, low=16 * 1024)
+        first = bytes(range(256)) * 256  # exactly 64 KiB: at the mark, not above it
+        transport.write(first)
+        assert pair.proto.names() == ["made"]
+        transport.write(b"!")
+        assert pair.proto.events == [("made", None), ("pause_writing", 64 * 1024 + 1)]
+        second = os.urandom(200_000)
+        transport.write(second)  # already paused: no second pause_writing
+        assert pair.proto.count("pause_writing") == 1
+        total = len(first) + 1 + len(second)
+        # The peer's window fills up and then nothing more drains: no resume_writing.
+        await watch(transport, lambda: transport.stats()["peer_window"] == 0)
+        await asyncio.sleep(0.05)  # several round trips in which nothing may change
+        assert transport.get_write_buffer_size() == total - small.recv_buffer_size
+        assert pair.proto.count("resume_writing") == 0
+        assert pair.peer.names() == ["made"]
+        # The server reads: everything arrives and the writer resumes at or below low.
+        pair.peer_transport.resume_reading()
+        await pair.proto.resumed
+        await pair.peer.wait_data(total)
+        assert bytes(pair.peer.data) == first + b"!" + second
+        assert pair.proto.names() == ["made", "pause_writing", "resume_writing"]
+        name, size_at_resume = pair.proto.events[-1]
+        assert name == "resume_writing" and size_at_resume <= 16 * 1024
+
+
+@on_both_loops
+async def test_lowering_the_limits_pauses_and_raising_them_resumes(config: Config) -> None:
+    peer = functools.partial(Recorder, pause_on_connect=True)
+    small = config.replace(recv_buffer_size=32 * 1024)
+    async with asyncio.timeout(TIMEOUT), connected(config, server_config=small, peer=peer) as pair:
+        transport = pair.client
+        transport.write(b"z" * 100_000)
+        assert pair.proto.names() == ["made"]  # 100 kB is below the default 1 MiB mark
+        await watch(transport, lambda: transport.stats()["peer_window"] == 0)
+        held = transport.get_write_buffer_size()
+        assert held == 100_000 - small.recv_buffer_size
+        transport.set_write_buffer_limits(high=held - 1)
+        assert pair.proto.events[-1] == ("pause_writing", held)
+        transport.set_write_buffer_limits(high=4 * held, low=held)
+        assert pair.proto.events[-1] == ("resume_writing", held)
+        assert pair.proto.names() == ["made", "pause_writing", "resume_writing"]
+
+
+# --- pause_reading / resume_reading --------------------------------------------------------
+
+
+@on_both_loops
+async def test_pause_reading_closes_the_window_and_resume_delivers_in_order(
+    config: Config,
+) -> None:
+    window = 64 * 1024
+    small = config.replace(recv_buffer_size=window)
+    async with asyncio.timeout(TIMEOUT), connected(config, server_config=small) as pair:
+        reader = pair.peer_transport
+        assert reader.is_reading() is True
+        reader.pause_reading()
+        assert reader.is_reading() is False
+        reader.pause_reading()  # idempotent
+        assert reader.is_reading() is False
+        payload = os.urandom(300_000)
+        pair.client.write(payload)
+        sender = pair.client
+        await watch(sender, lambda: sender.stats()["peer_window"] == 0)
+        assert sender.get_write_buffer_size() == len(payload) - window
+        await asyncio.sleep(0.05)  # nothing may arrive and nothing may drain meanwhile
+        assert pair.peer.names() == ["made"]
+        assert sender.get_write_buffer_size() == len(payload) - window
+        assert sender.stats()["peer_window"] == 0
+        reader.resume_reading()
+        assert reader.is_reading() is True
+        await pair.peer.wait_data(len(payload))
+        assert bytes(pair.peer.data) == payload
+        await watch(sender, lambda: sender.get_write_buffer_size() == 0)
+        reader.close()
+        assert reader.is_reading() is False
+        reader.resume_reading()  # no effect once closing
+        assert reader.is_reading() is False
+
+
+@on_both_loops
+async def test_eof_waits_behind_data_held_by_pause_reading(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        pair.peer_transport.pause_reading()
+        pair.client.write(b"held data")
+        pair.client.write_eof()
+        await watch(pair.client, lambda: pair.client.stats()["state"] == "FIN_WAIT_2")
+        await asyncio.sleep(0.02)  # a few loop iterations in which nothing may be delivered
+        assert pair.peer.names() == ["made"]
+        pair.peer_transport.resume_reading()
+        await pair.peer.eof
+        assert bytes(pair.peer.data) == b"held data"
+        assert pair.peer.names() == ["made", "data", "eof"]
+
+
+# --- close() --------------------------------------------------------------------------------
+
+
+@on_both_loops
+async def test_close_delivers_everything_then_loses_the_connection_once(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        payload = os.urandom(400_000)
+        at_lost: list[int] = []
+        pair.proto.on_lost = lambda: at_lost.append(len(pair.peer.data))
+        pair.client.write(payload)
+        pair.client.close()
+        assert pair.client.is_closing() is True
+        pair.client.close()  # idempotent
+        pair.client.write(b"dropped")  # after close(): silently discarded, as over TCP
+        assert pair.proto.names() == ["made"]
+        assert await pair.proto.lost is None
+        # connection_lost came only after the peer had received (and acknowledged) it all.
+        assert at_lost == [len(payload)]
+        await pair.peer.eof
+        assert bytes(pair.peer.data) == payload
+        # The peer (which kept its side open) now closes; our FIN_WAIT_2 ends quietly.
+        pair.peer_transport.close()
+        assert await pair.peer.lost is None
+        assert pair.peer.names() == ["made", *["data"] * pair.peer.count("data"), "eof", "lost"]
+        assert pair.proto.events == [("made", None), ("lost", None)]
+
+
+@on_both_loops
+async def test_eof_received_returning_false_closes_the_transport(config: Config) -> None:
+    client = functools.partial(Recorder, keep_open_on_eof=False)
+    async with asyncio.timeout(TIMEOUT), connected(config, client=client) as pair:
+        pair.peer_transport.write(b"bye")
+        pair.peer_transport.write_eof()
+        assert await pair.proto.lost is None
+        assert pair.proto.names() == ["made", "data", "eof", "lost"]
+        assert bytes(pair.proto.data) == b"bye"
+        assert pair.client.is_closing() is True
+        # Our side answered the half-close with its own FIN.
+        await pair.peer.eof
+        assert await pair.peer.lost is None
+        assert pair.peer.names() == ["made", "eof", "lost"]
+
+
+@on_both_loops
+async def test_eof_received_returning_true_keeps_the_transport_open(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        pair.peer_transport.write_eof()
+        await pair.proto.eof
+        await asyncio.sleep(0.02)  # a few loop iterations: the transport must stay open
+        assert pair.client.is_closing() is False
+        assert pair.proto.names() == ["made", "eof"]
+        pair.client.write(b"still here")
+        await pair.peer.wait_data(10)
+        assert bytes(pair.peer.data) == b"still here"
+
+
+# --- abort() --------------------------------------------------------------------------------
+
+
+@on_both_loops
+async def test_abort_resets_the_peer_and_loses_the_connection_once(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        pair.client.write(b"x" * 100_000)
+        pair.client.abort()
+        assert pair.client.is_closing() is True
+        assert pair.client.is_reading() is False
+        pair.client.abort()  # idempotent
+        await pair.proto.lost
+        peer_exc = await pair.peer.lost
+        assert isinstance(peer_exc, ConnectionResetError)
+        assert isinstance(peer_exc, rudp.ConnectionReset)
+        assert pair.proto.names() == ["made", "lost"]
+        assert pair.peer.count("lost") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: abort() reports connection_lost(ConnectionReset('connection aborted')) "
+    "locally; asyncio transports report connection_lost(None) after abort()",
+)
+@on_both_loops
+async def test_abort_reports_connection_lost_none_locally(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), connected(config) as pair:
+        pair.client.abort()
+        assert await pair.proto.lost is None
