@@ -111,10 +111,11 @@ async def open_endpoint(
             endpoint.attach_io(io)
         return endpoint
     kwargs: dict[str, Any] = {"family": family}
+    # The loop takes (host, port) even for IPv6; getaddrinfo gives 4-tuples.
     if local_addr is not None:
-        kwargs["local_addr"] = local_addr
+        kwargs["local_addr"] = tuple(local_addr[:2])
     if remote_addr is not None:
-        kwargs["remote_addr"] = remote_addr
+        kwargs["remote_addr"] = tuple(remote_addr[:2])
     if reuse_port:
         kwargs["reuse_port"] = True
     if impaired is not None:

@@ -161,9 +161,19 @@ class EndpointProtocol(asyncio.DatagramProtocol):
 
     def _dispatch(self, conn: Connection, event: Any) -> None:
         transport = self._transports.get(conn)
-        if transport is None and conn in self._unattached:
-            self._unattached[conn].append(event)
-            return
+        if transport is None:
+            pending = self._unattached.get(conn)
+            if not conn.is_client and not isinstance(event, Connected):
+                # A server connection not accepted yet: keep its data for the protocol it will
+                # get (unconsumed, so the receive window bounds it); forget it if it ends first.
+                if isinstance(event, ConnectionTerminated):
+                    self._unattached.pop(conn, None)
+                else:
+                    self._unattached.setdefault(conn, []).append(event)
+                return
+            if pending is not None:
+                pending.append(event)
+                return
         if isinstance(event, DataReceived):
             if transport is not None:
                 transport.data_received(event.data)
@@ -213,6 +223,10 @@ class EndpointProtocol(asyncio.DatagramProtocol):
             self._dispatch(conn, event)
         self.schedule_flush()
         return transport
+
+    def forget(self, conn: Connection) -> None:
+        """Drop what was kept for a connection that will never get a transport."""
+        self._unattached.pop(conn, None)
 
     def accept(self) -> Connection | None:
         return self.endpoint.accept()

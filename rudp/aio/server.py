@@ -55,6 +55,7 @@ class Server(asyncio.AbstractServer):
                 if conn is None:
                     break
                 if conn.is_terminated:
+                    endpoint.forget(conn)
                     continue
                 try:
                     protocol = self._protocol_factory()

@@ -48,6 +48,7 @@ class RudpTransport(asyncio.Transport):
         self._conn = conn
         self._protocol = protocol
         self._closing = False  # close() or abort() was called
+        self._aborted = False  # abort() was called: connection_lost(None), as asyncio does
         self._lost = False  # connection_lost() was called
         self._eof_written = False
         self._reading = True
@@ -168,6 +169,7 @@ class RudpTransport(asyncio.Transport):
         if self._lost:
             return
         self._closing = True
+        self._aborted = True
         self._held.clear()
         self._conn.abort(now=self._loop.time())
         self._endpoint.schedule_flush()
@@ -286,7 +288,7 @@ class RudpTransport(asyncio.Transport):
 
     def connection_terminated(self, exc: Exception | None) -> None:
         """The engine ended the connection (clean close, reset, timeout)."""
-        self._connection_lost(exc)
+        self._connection_lost(None if self._aborted else exc)
 
     def __repr__(self) -> str:
         state = "closed" if self._lost else ("closing" if self._closing else "open")

@@ -58,7 +58,8 @@ def on_both_loops(
     run.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*signature.parameters.values(), extra]
     )
-    return pytest.mark.parametrize("loop_factory", LOOPS)(run)
+    marked: Callable[..., None] = pytest.mark.parametrize("loop_factory", LOOPS)(run)
+    return marked
 
 
 @pytest.fixture(params=["batched", "plain"])
@@ -221,11 +222,21 @@ async def test_writes_in_one_iteration_leave_in_one_send_batch(config: Config) -
         await after_flush(endpoint, lambda: pair.client.stats()["state"] == "ESTABLISHED")
         spy = SpyIO(endpoint.io)
         endpoint.attach_io(spy)
+        flushes = 0
+        original = endpoint.flush
+
+        def flush(now: float | None = None) -> None:
+            nonlocal flushes
+            flushes += 1
+            original(now)
+
+        endpoint.flush = flush  # type: ignore[method-assign]
         pieces = [bytes([i]) * 500 for i in range(20)]  # 10 000 B: within the initial window
         for piece in pieces:
             pair.client.write(piece)
-        assert spy.batches == []  # writes only mark the endpoint dirty
+        assert spy.batches == [] and flushes == 0  # writes only mark the endpoint dirty
         await asyncio.sleep(0)  # one loop iteration: the call_soon flush runs
+        assert flushes == 1
         assert len(spy.batches) == 1
         (batch,) = spy.batches
         assert len(batch) == math.ceil(10_000 / config.max_payload)
@@ -368,7 +379,9 @@ async def test_a_flush_that_keeps_the_deadline_keeps_the_handle(config: Config) 
         pair.client.write(b"ping")
         endpoint.flush()
         assert endpoint._timer is not handle and handle.cancelled()
-        assert endpoint._timer_deadline == endpoint.endpoint.get_timer() < deadline
+        moved = endpoint._timer_deadline
+        assert moved is not None and moved == endpoint.endpoint.get_timer()
+        assert moved < deadline
 
 
 def record_handle_timer(endpoint: EndpointProtocol) -> list[tuple[float, float | None, float]]:

@@ -83,6 +83,23 @@ class Recorder(asyncio.Protocol):
             self.lost.set_result(exc)
 
 
+def after_flush(endpoint: EndpointProtocol, predicate: Callable[[], bool]) -> asyncio.Future[None]:
+    """A future resolved after the first flush of ``endpoint`` (reached through a transport's
+    private ``_endpoint``) after which ``predicate()`` holds."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    original = endpoint.flush
+
+    def flush(now: float | None = None) -> None:
+        original(now)
+        if not future.done() and predicate():
+            future.set_result(None)
+
+    endpoint.flush = flush  # type: ignore[method-assign]
+    if predicate():
+        future.set_result(None)
+    return future
+
+
 class Harness:
     """A server whose accepted protocols are kept in order, and the clients of one test."""
 
@@ -149,23 +166,6 @@ class Harness:
             await transport._endpoint.closed  # private: the client's socket is closed
 
 
-def after_flush(endpoint: EndpointProtocol, predicate: Callable[[], bool]) -> asyncio.Future[None]:
-    """A future resolved after the first flush of ``endpoint`` (reached through a transport's
-    private ``_endpoint``) after which ``predicate()`` holds."""
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    original = endpoint.flush
-
-    def flush(now: float | None = None) -> None:
-        original(now)
-        if not future.done() and predicate():
-            future.set_result(None)
-
-    endpoint.flush = flush  # type: ignore[method-assign]
-    if predicate():
-        future.set_result(None)
-    return future
-
-
 @contextlib.asynccontextmanager
 async def harness(config: Config, **kwargs: Any) -> AsyncIterator[Harness]:
     h = Harness(config, **kwargs)
@@ -199,12 +199,12 @@ async def test_handshakes_complete_before_serving_and_are_accepted_when_it_start
         await server.start_serving()  # idempotent
         assert len(h.accepted) == 3
         # Every accepted connection works both ways.
-        for i, (transport, proto) in enumerate(clients):
+        for i, ((transport, proto), peer) in enumerate(zip(clients, h.accepted, strict=True)):
             transport.write(b"hello %d" % i)
-            await h.accepted[i].wait_data(7)
-            assert bytes(h.accepted[i].data) == b"hello %d" % i
-            assert h.accepted[i].transport is not None
-            h.accepted[i].transport.write(b"back %d" % i)
+            await peer.wait_data(7)
+            assert bytes(peer.data) == b"hello %d" % i
+            assert peer.transport is not None
+            peer.transport.write(b"back %d" % i)
             await proto.wait_data(6)
             assert bytes(proto.data) == b"back %d" % i
         # Later connections are accepted as they complete.
@@ -212,11 +212,6 @@ async def test_handshakes_complete_before_serving_and_are_accepted_when_it_start
         await h.wait_accepted(4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: EndpointProtocol._dispatch consumes and discards data (and drops the EOF) "
-    "that arrives on a server connection before it is accepted",
-)
 async def test_data_sent_before_serving_starts_is_delivered_on_accept(config: Config) -> None:
     async with asyncio.timeout(TIMEOUT), harness(config) as h:
         server = await h.serve(start_serving=False)
