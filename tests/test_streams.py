@@ -48,7 +48,8 @@ async def served(cb: Any, config: Config, **kwargs: Any) -> AsyncIterator[tuple[
     finally:
         server.abort_clients()
         server.close()
-        await server.wait_closed()
+        async with asyncio.timeout(TIMEOUT):  # bounded even after the test itself timed out
+            await server.wait_closed()
 
 
 async def test_the_real_asyncio_stream_classes_are_returned(config: Config) -> None:

@@ -48,7 +48,8 @@ class RudpTransport(asyncio.Transport):
         self._conn = conn
         self._protocol = protocol
         self._closing = False  # close() or abort() was called
-        self._aborted = False  # abort() was called: connection_lost(None), as asyncio does
+        self._aborted = False  # abort() was called, or a protocol callback raised
+        self._abort_exc: Exception | None = None  # what connection_lost() reports then
         self._lost = False  # connection_lost() was called
         self._eof_written = False
         self._reading = True
@@ -166,14 +167,25 @@ class RudpTransport(asyncio.Transport):
     def abort(self) -> None:
         """Abortive close: a reset goes to the peer, buffered data is dropped, and
         ``connection_lost(None)`` is called soon."""
+        self._abort(None)
+
+    def _abort(self, exc: Exception | None) -> None:
         if self._lost:
             return
         self._closing = True
         self._aborted = True
+        self._abort_exc = exc
         self._held.clear()
         self._conn.abort(now=self._loop.time())
         self._endpoint.schedule_flush()
-        self._loop.call_soon(self._connection_lost, None)
+        self._loop.call_soon(self._connection_lost, exc)
+
+    def _fatal_error(self, exc: Exception, message: str) -> None:
+        """A protocol callback raised: report it and abort, as asyncio's transports do."""
+        self._loop.call_exception_handler(
+            {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+        )
+        self._abort(exc)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         if high is None:
@@ -232,10 +244,14 @@ class RudpTransport(asyncio.Transport):
 
     def _deliver(self, data: bytes) -> None:
         protocol = self._protocol
-        if isinstance(protocol, asyncio.Protocol):
-            protocol.data_received(data)
-        else:
-            self._deliver_buffered(data)
+        try:
+            if isinstance(protocol, asyncio.Protocol):
+                protocol.data_received(data)
+            else:
+                self._deliver_buffered(data)
+        except Exception as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            return
         if not self._lost:
             self._conn.consume(len(data))
             self._endpoint.schedule_flush()
@@ -264,7 +280,11 @@ class RudpTransport(asyncio.Transport):
         protocol = self._protocol
         keep_open = False
         if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
-            keep_open = bool(protocol.eof_received())
+            try:
+                keep_open = bool(protocol.eof_received())
+            except Exception as exc:
+                self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+                return
         if not keep_open and not self._eof_written:
             # asyncio semantics: a protocol that returns a false value from eof_received()
             # lets the transport close itself (our side sends FIN too).
@@ -288,7 +308,7 @@ class RudpTransport(asyncio.Transport):
 
     def connection_terminated(self, exc: Exception | None) -> None:
         """The engine ended the connection (clean close, reset, timeout)."""
-        self._connection_lost(None if self._aborted else exc)
+        self._connection_lost(self._abort_exc if self._aborted else exc)
 
     def __repr__(self) -> str:
         state = "closed" if self._lost else ("closing" if self._closing else "open")

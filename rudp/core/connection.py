@@ -38,7 +38,7 @@ class Connection(TransmitLayer):
         closed, ``SendBufferFull`` past ``Config.send_buffer_max``."""
         if self._sm.state not in SENDABLE or self._sb.fin_queued:
             raise InvalidStateError(f"cannot send in state {self._sm.state.value}")
-        if isinstance(data, memoryview) and data.itemsize != 1:
+        if isinstance(data, memoryview) and (data.itemsize != 1 or data.ndim != 1):
             # Sequence numbers count bytes: view wide items as the bytes they are.
             data = data.cast("B") if data.c_contiguous else data.tobytes()
         if not data:

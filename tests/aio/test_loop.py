@@ -66,7 +66,8 @@ class Sink(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, RudpTransport)
         self.transport = transport
-        self.made.set_result(None)
+        if not self.made.done():
+            self.made.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         self.data += data
@@ -127,7 +128,8 @@ async def serving(protocol: type[Sink], host: str, **kwargs: Any) -> AsyncIterat
     finally:
         server.abort_clients()
         server.close()
-        await server.wait_closed()
+        async with asyncio.timeout(TIMEOUT):  # bounded even after the test itself timed out
+            await server.wait_closed()
 
 
 # --- rejected arguments ---------------------------------------------------------------------

@@ -101,7 +101,8 @@ class Recorder(asyncio.Protocol):
         assert isinstance(transport, RudpTransport)
         self.transport = transport
         self.events.append(("made", None))
-        self.made.set_result(None)
+        if not self.made.done():
+            self.made.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         self.events.append(("data", len(data)))
@@ -166,9 +167,10 @@ async def connected(
             transport.abort()
         server.abort_clients()
         server.close()
-        await server.wait_closed()
-        if transport is not None:
-            await transport._endpoint.closed
+        async with asyncio.timeout(TIMEOUT):  # bounded even after the test itself timed out
+            await server.wait_closed()
+            if transport is not None:
+                await transport._endpoint.closed  # after TIME_WAIT, if it closed gracefully
 
 
 def after_flush(endpoint: EndpointProtocol, predicate: Callable[[], bool]) -> asyncio.Future[None]:

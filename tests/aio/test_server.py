@@ -65,7 +65,8 @@ class Recorder(asyncio.Protocol):
         assert isinstance(transport, RudpTransport)
         self.transport = transport
         self.events.append(("made", None))
-        self.made.set_result(None)
+        if not self.made.done():
+            self.made.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         self.events.append(("data", len(data)))
@@ -74,7 +75,8 @@ class Recorder(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.events.append(("eof", None))
-        self.eof.set_result(None)
+        if not self.eof.done():
+            self.eof.set_result(None)
         return self.keep_open_on_eof
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -161,9 +163,11 @@ class Harness:
         if self.server is not None:
             self.server.abort_clients()
             self.server.close()
-            await self.server.wait_closed()
-        for transport, _ in self.clients:
-            await transport._endpoint.closed  # private: the client's socket is closed
+        async with asyncio.timeout(TIMEOUT):  # bounded even after the test itself timed out
+            if self.server is not None:
+                await self.server.wait_closed()
+            for transport, _ in self.clients:
+                await transport._endpoint.closed  # private: the client's socket is closed
 
 
 @contextlib.asynccontextmanager

@@ -112,7 +112,8 @@ class Recorder(asyncio.Protocol):
         self.events.append(("made", None))
         if self.pause_on_connect:
             transport.pause_reading()
-        self.made.set_result(None)
+        if not self.made.done():
+            self.made.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         self.events.append(("data", len(data)))
@@ -121,7 +122,8 @@ class Recorder(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.events.append(("eof", None))
-        self.eof.set_result(None)
+        if not self.eof.done():
+            self.eof.set_result(None)
         return self.keep_open_on_eof
 
     def pause_writing(self) -> None:
@@ -189,10 +191,11 @@ async def connected(
             transport.abort()
         server.abort_clients()
         server.close()
-        await server.wait_closed()
-        if transport is not None:
-            # A gracefully closed client lingers in TIME_WAIT; its socket closes after that.
-            await transport._endpoint.closed  # private: the client's EndpointProtocol
+        async with asyncio.timeout(TIMEOUT):  # bounded even after the test itself timed out
+            await server.wait_closed()
+            if transport is not None:
+                # A gracefully closed client lingers in TIME_WAIT; its socket closes then.
+                await transport._endpoint.closed  # private: the client's EndpointProtocol
 
 
 def watch(transport: RudpTransport, predicate: Callable[[], bool]) -> asyncio.Future[None]:
@@ -304,16 +307,27 @@ async def test_write_copies_what_it_is_given(config: Config) -> None:
         assert bytes(pair.peer.data) == b"original" + b"a" * 5000 + b"xyz"
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "wide-items",
+        "2d",
+    ],
+)
 @on_both_loops
-async def test_write_sends_every_byte_of_a_memoryview_of_wide_items(config: Config) -> None:
+async def test_write_sends_every_byte_of_a_memoryview(config: Config, shape: str) -> None:
+    # len() of these views counts items or rows, not bytes; the stream must carry the bytes.
+    if shape == "wide-items":
+        view = memoryview(array.array("I", [1, 2]))
+    else:
+        view = memoryview(b"abcdef").cast("B", (2, 3))
+    assert len(view) == 2 and view.nbytes in (6, 8)
     async with asyncio.timeout(TIMEOUT), connected(config) as pair:
-        wide = memoryview(array.array("I", [1, 2]))  # 2 items, 8 bytes
-        assert (len(wide), wide.nbytes) == (2, 8)
-        pair.client.write(wide)
+        pair.client.write(view)
         pair.client.write(b"xyz")
         pair.client.write_eof()
         await pair.peer.eof
-        assert bytes(pair.peer.data) == wide.tobytes() + b"xyz"
+        assert bytes(pair.peer.data) == view.tobytes() + b"xyz"
 
 
 class BufferedSink(asyncio.BufferedProtocol):
@@ -335,11 +349,13 @@ class BufferedSink(asyncio.BufferedProtocol):
         self.data += self.buffer[:nbytes]
 
     def eof_received(self) -> bool:
-        self.eof.set_result(None)
+        if not self.eof.done():
+            self.eof.set_result(None)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost.set_result(exc)
+        if not self.lost.done():
+            self.lost.set_result(exc)
 
 
 @on_both_loops
@@ -549,6 +565,34 @@ async def test_eof_received_returning_true_keeps_the_transport_open(config: Conf
         pair.client.write(b"still here")
         await pair.peer.wait_data(10)
         assert bytes(pair.peer.data) == b"still here"
+
+
+class Exploding(Recorder):
+    """A server protocol with a bug: data_received() raises."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        raise RuntimeError("protocol bug")
+
+
+@on_both_loops
+async def test_an_exception_in_data_received_aborts_that_connection(config: Config) -> None:
+    loop = asyncio.get_running_loop()
+    reported: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+    def handler(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not reported.done():
+            reported.set_result(context)
+
+    loop.set_exception_handler(handler)
+    async with asyncio.timeout(TIMEOUT), connected(config, peer=Exploding) as pair:
+        pair.client.write(b"boom")
+        context = await reported
+        assert context["message"] == "Fatal error: protocol.data_received() call failed."
+        assert str(context["exception"]) == "protocol bug"
+        assert pair.peer_transport.is_closing()
+        assert await pair.peer.lost is context["exception"]
+        assert isinstance(await pair.proto.lost, rudp.ConnectionReset)
 
 
 # --- abort() --------------------------------------------------------------------------------
