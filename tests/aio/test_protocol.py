@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import inspect
 import math
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,96 +25,7 @@ from rudp import Config, RudpTransport
 from rudp.aio.dgram import Addr, DatagramIO, IOStats
 from rudp.aio.loop import open_endpoint
 from rudp.aio.protocol import EndpointProtocol
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop builds wherever CPython runs on Linux
-    uvloop = None  # type: ignore[assignment]
-
-HOST = "127.0.0.1"
-TIMEOUT = 10.0
-
-LOOPS = [pytest.param(asyncio.new_event_loop, id="asyncio")]
-if uvloop is not None:
-    LOOPS.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
-
-
-def on_both_loops(
-    test: Callable[..., Coroutine[Any, Any, None]],
-) -> Callable[..., None]:
-    """Run the coroutine function ``test`` on a fresh loop of each kind (pytest-asyncio picks
-    the loop per test only through a conftest hook)."""
-
-    def run(*args: Any, loop_factory: Callable[[], asyncio.AbstractEventLoop], **kw: Any) -> None:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(test(*args, **kw))
-
-    signature = inspect.signature(test)
-    extra = inspect.Parameter("loop_factory", inspect.Parameter.KEYWORD_ONLY)
-    functools.update_wrapper(run, test)
-    del run.__wrapped__  # type: ignore[attr-defined]  # pytest must see ``run``'s own signature
-    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*signature.parameters.values(), extra]
-    )
-    marked: Callable[..., None] = pytest.mark.parametrize("loop_factory", LOOPS)(run)
-    return marked
-
-
-@pytest.fixture(params=["batched", "plain"])
-def config(request: pytest.FixtureRequest) -> Config:
-    return Config(io=request.param, time_wait=0.05)
-
-
-class Recorder(asyncio.Protocol):
-    """Records callbacks; resolves futures for connection_made, data and connection_lost."""
-
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.events: list[tuple[str, Any]] = []
-        self.data = bytearray()
-        self.transport: RudpTransport | None = None
-        self.made: asyncio.Future[None] = loop.create_future()
-        self.lost: asyncio.Future[BaseException | None] = loop.create_future()
-        self._data_waiters: list[tuple[int, asyncio.Future[None]]] = []
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.events]
-
-    def wait_data(self, nbytes: int) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._data_waiters.append((nbytes, future))
-        self._wake()
-        return future
-
-    def _wake(self) -> None:
-        waiting = []
-        for nbytes, future in self._data_waiters:
-            if len(self.data) >= nbytes:
-                future.set_result(None)
-            else:
-                waiting.append((nbytes, future))
-        self._data_waiters = waiting
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, RudpTransport)
-        self.transport = transport
-        self.events.append(("made", None))
-        if not self.made.done():
-            self.made.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        self.events.append(("data", len(data)))
-        self.data += data
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self.events.append(("eof", None))
-        return True
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.events.append(("lost", exc))
-        if not self.lost.done():
-            self.lost.set_result(exc)
+from tests.aio.helpers import HOST, TIMEOUT, Recorder, after_flush, on_both_loops
 
 
 @dataclass
@@ -171,23 +80,6 @@ async def connected(
             await server.wait_closed()
             if transport is not None:
                 await transport._endpoint.closed  # after TIME_WAIT, if it closed gracefully
-
-
-def after_flush(endpoint: EndpointProtocol, predicate: Callable[[], bool]) -> asyncio.Future[None]:
-    """A future resolved after the first flush of ``endpoint`` after which ``predicate()``
-    holds (or at once if it already does)."""
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    original = endpoint.flush
-
-    def flush(now: float | None = None) -> None:
-        original(now)
-        if not future.done() and predicate():
-            future.set_result(None)
-
-    endpoint.flush = flush  # type: ignore[method-assign]
-    if predicate():
-        future.set_result(None)
-    return future
 
 
 class SpyIO:
