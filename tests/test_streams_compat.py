@@ -197,10 +197,13 @@ async def test_drain_backpressure_bounds_sender_memory(backend: Backend) -> None
     release = asyncio.Event()
     got = bytearray()
 
+    finished = asyncio.Event()
+
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await release.wait()
         while data := await reader.read(65536):
             got.extend(data)
+        finished.set()  # EOF: everything the client wrote has been read
         writer.close()
 
     async with asyncio.timeout(30):
@@ -228,9 +231,7 @@ async def test_drain_backpressure_bounds_sender_memory(backend: Backend) -> None
         await writer.drain()
         writer.close()
         await writer.wait_closed()
-        async with asyncio.timeout(20):
-            while len(got) < written:
-                await asyncio.sleep(0.01)
+        await finished.wait()
         assert len(got) == written
         running.server.close()
         await running.server.wait_closed()
@@ -238,11 +239,13 @@ async def test_drain_backpressure_bounds_sender_memory(backend: Backend) -> None
 
 async def test_abort_resets_the_peer(backend: Backend) -> None:
     done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    greeted = asyncio.Event()
 
     async def victim(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await reader.read(100)  # the client aborts while we wait
             await reader.read(100)
+            greeted.set()
+            await reader.read(100)  # the client aborts while we wait
             writer.write(b"x" * 100)
             await writer.drain()
             await writer.wait_closed()
@@ -255,7 +258,7 @@ async def test_abort_resets_the_peer(backend: Backend) -> None:
         reader, writer = await backend.open_connection(HOST, running.port)
         writer.write(b"hello")
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await greeted.wait()
         if backend.is_tcp:
             # asyncio's abort() just closes the socket, which sends FIN unless unread data is
             # left; TCP sends RST on close only with SO_LINGER 0. rudp's abort always resets.

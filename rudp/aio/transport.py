@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.connection import Connection
 from ..core.state import ConnState
-from ..errors import SendBufferFull
 
 if TYPE_CHECKING:
     from .protocol import EndpointProtocol
@@ -143,10 +142,7 @@ class RudpTransport(asyncio.Transport):
             return
         if self._closing or self._lost:
             return  # asyncio's socket transports also drop writes after close
-        try:
-            self._conn.send(data)
-        except SendBufferFull:
-            raise
+        self._conn.send(data)  # raises SendBufferFull past Config.send_buffer_max
         self._endpoint.schedule_flush()
         self._maybe_pause_writing()
 
