@@ -106,7 +106,7 @@ GOOD_EDGES: list[dict[str, Any]] = [
     {"recv_buffer_size": 0xFFFF << 14},
     {"send_buffer_low": 0},
     {"send_buffer_low": 1024 * 1024},
-    {"send_buffer_max": 4 * 1024 * 1024},
+    {"send_buffer_max": 1024 * 1024},
     {"ack_delay": 0.0, "clock_granularity": 0.0},
     {"ack_every": 1},
     {"max_sack_blocks": 1},
