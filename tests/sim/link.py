@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rudp.aio.impairment import GilbertElliott  # one burst-loss model for both worlds
+
 __all__ = ["DropPredicate", "GilbertElliott", "Impairment", "LinkStats", "LossyLink"]
 
 DropPredicate = Callable[[int, bytes], bool]
@@ -34,33 +36,6 @@ def _check_duration(name: str, value: float) -> None:
 class _DropRule:
     predicate: DropPredicate
     remaining: int | None = field(default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class GilbertElliott:
-    """Two-state (Gilbert-Elliott) bursty loss model, stepped once per datagram.
-
-    The chain starts in the good state. A datagram is lost with ``loss_in_good`` or
-    ``loss_in_bad`` according to the current state, then the state moves. With
-    ``loss_in_good=0`` and ``loss_in_bad=1`` loss bursts have geometric length with mean
-    ``1 / p_bad_to_good`` and the long-run loss rate is
-    ``p_good_to_bad / (p_good_to_bad + p_bad_to_good)``.
-    """
-
-    p_good_to_bad: float
-    """Probability of moving from the good to the bad state after a datagram."""
-    p_bad_to_good: float
-    """Probability of moving from the bad to the good state after a datagram."""
-    loss_in_good: float = 0.0
-    """Loss probability while in the good state."""
-    loss_in_bad: float = 1.0
-    """Loss probability while in the bad state."""
-
-    def __post_init__(self) -> None:
-        _check_probability("p_good_to_bad", self.p_good_to_bad)
-        _check_probability("p_bad_to_good", self.p_bad_to_good)
-        _check_probability("loss_in_good", self.loss_in_good)
-        _check_probability("loss_in_bad", self.loss_in_bad)
 
 
 @dataclass(frozen=True, slots=True)
