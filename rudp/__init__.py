@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from . import messages
 from .aio import GilbertElliott, Impairment, RudpTransport, Server, create_connection, create_server
 from .config import Config
 from .errors import (
     ConcurrencyError,
+    ConnectionClosed,
     ConnectionRefused,
     ConnectionReset,
     ConnectionTimeout,
+    DatagramTooLarge,
     DecodeError,
     HandshakeTimeout,
     InvalidStateError,
     LocalProtocolError,
+    MessageDecodeError,
     MessageTooLarge,
     RemoteProtocolError,
     RudpError,
@@ -31,13 +35,17 @@ __all__ = [
     "create_server",
     "open_connection",
     "start_server",
+    "messages",
+    "ConnectionClosed",
     "ConnectionRefused",
     "ConnectionReset",
     "ConnectionTimeout",
+    "DatagramTooLarge",
     "DecodeError",
     "HandshakeTimeout",
     "InvalidStateError",
     "LocalProtocolError",
+    "MessageDecodeError",
     "MessageTooLarge",
     "RemoteProtocolError",
     "RudpError",

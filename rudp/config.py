@@ -71,6 +71,14 @@ class Config:
     initial_window_segments: int = 10
     """Initial congestion window in segments (RFC 6928: IW10)."""
 
+    # --- unreliable datagrams ----------------------------------------------------------------
+    datagram_send_queue: int = 64
+    """Unreliable datagrams waiting for congestion window; a full queue drops its oldest
+    (stale real-time data is worth less than new)."""
+    datagram_recv_queue: int = 256
+    """Unreliable datagrams received and not yet taken by the application; a full queue drops
+    its oldest (``rudp.messages``) or refuses the newest (the core, ``datagram_queue_full``)."""
+
     # --- handshake -----------------------------------------------------------------------
     handshake_retries: int = 6
     """Retransmissions of INIT (and of COOKIE-ECHO) before the connect fails
@@ -155,6 +163,8 @@ class Config:
                 raise ValueError(f"{name} must be > 0 or None")
         if self.keepalive_interval <= 0 or self.keepalive_probes < 1:
             raise ValueError("keepalive_interval must be > 0 and keepalive_probes >= 1")
+        if self.datagram_send_queue < 1 or self.datagram_recv_queue < 1:
+            raise ValueError("datagram_send_queue and datagram_recv_queue must be >= 1")
         if self.io not in ("auto", "batched", "plain"):
             raise ValueError("io must be 'auto', 'batched' or 'plain'")
         if self.time_wait < 0 or self.fin_wait2_timeout <= 0 or self.persist_max <= 0:

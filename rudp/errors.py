@@ -16,7 +16,10 @@ Python 3.11+ ``asyncio.TimeoutError`` is the builtin ``TimeoutError``.
     ├── ConnectionRefused (ConnectionRefusedError)   the server refused the handshake
     ├── ConnectionTimeout (TimeoutError)             retransmission limit, keepalive, idle
     │   └── HandshakeTimeout                         the handshake did not complete in time
-    ├── MessageTooLarge (ValueError)
+    ├── MessageTooLarge (ValueError)   a message above max_message_size (rudp.messages)
+    ├── DatagramTooLarge (ValueError)  an unreliable datagram that does not fit one packet
+    ├── MessageDecodeError (ValueError)  a received message is not valid msgpack
+    ├── ConnectionClosed (ConnectionError)  receiving on a connection the peer closed
     └── ConcurrencyError (RuntimeError)
 """
 
@@ -26,11 +29,14 @@ __all__ = [
     "ConcurrencyError",
     "ConnectionRefused",
     "ConnectionReset",
+    "ConnectionClosed",
     "ConnectionTimeout",
+    "DatagramTooLarge",
     "DecodeError",
     "HandshakeTimeout",
     "InvalidStateError",
     "LocalProtocolError",
+    "MessageDecodeError",
     "MessageTooLarge",
     "RemoteProtocolError",
     "RudpError",
@@ -76,6 +82,32 @@ class HandshakeTimeout(ConnectionTimeout):
 
 class MessageTooLarge(RudpError, ValueError):
     """A message exceeds the configured maximum size."""
+
+
+class DatagramTooLarge(RudpError, ValueError):
+    """An unreliable datagram larger than one packet can carry."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"datagram of {size} bytes does not fit one packet: the limit is {limit} bytes"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class MessageDecodeError(RudpError, ValueError):
+    """A received message could not be decoded (not msgpack, or over a msgpack limit). The
+    stream stays in step: the next message can still be received."""
+
+
+class ConnectionClosed(RudpError, ConnectionError):
+    """The connection is closed: nothing more will be received. ``clean`` is True when the
+    peer closed it gracefully after its last message, False for a reset, a timeout, a
+    protocol error or a stream that ended inside a message (``__cause__`` says which)."""
+
+    def __init__(self, message: str, *, clean: bool) -> None:
+        super().__init__(message)
+        self.clean = clean
 
 
 class ConcurrencyError(RudpError, RuntimeError):

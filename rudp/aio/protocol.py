@@ -21,6 +21,7 @@ from ..core.endpoint import Endpoint
 from ..core.events import (
     Connected,
     ConnectionTerminated,
+    DatagramReceived,
     DataReceived,
     EndOfStream,
 )
@@ -57,6 +58,7 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         # yet (the connecting coroutine has not resumed): their events wait here.
         self._unattached: dict[Connection, list[Any]] = {}
         self._paused: set[RudpTransport] = set()
+        self._awaiting_ack: set[RudpTransport] = set()
         self._closing: set[RudpTransport] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
@@ -129,6 +131,9 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         if self._paused:
             for transport in list(self._paused):
                 transport.maybe_resume_writing()
+        if self._awaiting_ack:
+            for transport in list(self._awaiting_ack):
+                transport.check_acked()
         if self._closing:
             for transport in list(self._closing):
                 if transport.send_side_done():
@@ -163,6 +168,10 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         transport = self._transports.get(conn)
         if transport is None:
             pending = self._unattached.get(conn)
+            if isinstance(event, DatagramReceived):
+                # Nothing takes datagrams yet, and nothing bounds a stash of them: drop.
+                conn.stats.dropped["datagram_not_taken"] += 1
+                return
             if not conn.is_client and not isinstance(event, Connected):
                 # A server connection not accepted yet: keep its data for the protocol it will
                 # get (unconsumed, so the receive window bounds it); forget it if it ends first.
@@ -179,6 +188,9 @@ class EndpointProtocol(asyncio.DatagramProtocol):
                 transport.data_received(event.data)
             else:
                 conn.consume(len(event.data))
+        elif isinstance(event, DatagramReceived):
+            if transport is not None:
+                transport.unreliable_received(event.data)
         elif isinstance(event, EndOfStream):
             if transport is not None:
                 transport.eof_received()
@@ -242,11 +254,18 @@ class EndpointProtocol(asyncio.DatagramProtocol):
     def transport_resumed(self, transport: RudpTransport) -> None:
         self._paused.discard(transport)
 
+    def transport_awaits_ack(self, transport: RudpTransport) -> None:
+        self._awaiting_ack.add(transport)
+
+    def transport_acked_all(self, transport: RudpTransport) -> None:
+        self._awaiting_ack.discard(transport)
+
     def transport_closing(self, transport: RudpTransport) -> None:
         self._closing.add(transport)
 
     def transport_gone(self, transport: RudpTransport) -> None:
         self._paused.discard(transport)
+        self._awaiting_ack.discard(transport)
         self._closing.discard(transport)
         for conn, known in list(self._transports.items()):
             if known is transport:

@@ -14,8 +14,11 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..config import Config
 from ..core.connection import Connection
 from ..core.state import ConnState
+from ..errors import InvalidStateError
+from ..wire.packet import ResetReason
 
 if TYPE_CHECKING:
     from .protocol import EndpointProtocol
@@ -57,6 +60,9 @@ class RudpTransport(asyncio.Transport):
         self._writing_paused = False
         self._high = conn.config.send_buffer_high
         self._low = conn.config.send_buffer_low
+        # Futures waiting for the peer to acknowledge the stream up to an offset, in offset
+        # order (writes only append, so the offsets only grow).
+        self._ack_waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     # --- asyncio.BaseTransport -----------------------------------------------------------
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -165,14 +171,14 @@ class RudpTransport(asyncio.Transport):
         ``connection_lost(None)`` is called soon."""
         self._abort(None)
 
-    def _abort(self, exc: Exception | None) -> None:
+    def _abort(self, exc: Exception | None, reason: ResetReason = ResetReason.ABORT) -> None:
         if self._lost:
             return
         self._closing = True
         self._aborted = True
         self._abort_exc = exc
         self._held.clear()
-        self._conn.abort(now=self._loop.time())
+        self._conn.abort(now=self._loop.time(), reason=reason)
         self._endpoint.schedule_flush()
         self._loop.call_soon(self._connection_lost, exc)
 
@@ -201,6 +207,85 @@ class RudpTransport(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         """Bytes written and not yet acknowledged by the peer."""
         return self._conn.send_buffer_size
+
+    # --- beyond asyncio: unreliable datagrams, delivery confirmation, reset reasons ---------
+    def send_datagram(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one unreliable datagram beside the stream: never retransmitted, paced by the
+        congestion window. Raises ``DatagramTooLarge`` past ``max_datagram_size``,
+        ``InvalidStateError`` once the transport is closing."""
+        if self._closing or self._lost:
+            raise InvalidStateError("cannot send a datagram on a closing transport")
+        self._conn.send_datagram(data)
+        self._endpoint.schedule_flush()
+
+    @property
+    def config(self) -> Config:
+        """The settings of the endpoint this connection runs on."""
+        return self._conn.config
+
+    @property
+    def max_datagram_size(self) -> int:
+        """The largest payload ``send_datagram`` takes (one full-sized packet)."""
+        return self._conn.max_datagram_payload
+
+    @property
+    def bytes_written(self) -> int:
+        """Stream bytes written since the connection began (an offset for ``wait_acked``)."""
+        return self._conn.bytes_written
+
+    @property
+    def bytes_acked(self) -> int:
+        """Stream bytes the peer's transport has acknowledged."""
+        return self._conn.bytes_acked
+
+    def wait_acked(self, offset: int | None = None) -> asyncio.Future[None]:
+        """A future that completes once the peer has acknowledged the stream up to ``offset``
+        (default: everything written so far); it fails if the connection ends first."""
+        if offset is None:
+            offset = self._conn.bytes_written
+        future: asyncio.Future[None] = self._loop.create_future()
+        if self._conn.bytes_acked >= offset:
+            future.set_result(None)
+        elif self._lost:
+            future.set_exception(ConnectionResetError("connection lost before acknowledgment"))
+        else:
+            if self._ack_waiters and self._ack_waiters[-1][0] > offset:
+                waiters = sorted([*self._ack_waiters, (offset, future)], key=lambda w: w[0])
+                self._ack_waiters = deque(waiters)
+            else:
+                self._ack_waiters.append((offset, future))
+            self._endpoint.transport_awaits_ack(self)
+        return future
+
+    def check_acked(self) -> None:
+        """Called by the endpoint after ACKs: complete the waiters whose bytes arrived."""
+        acked = self._conn.bytes_acked
+        waiters = self._ack_waiters
+        while waiters and waiters[0][0] <= acked:
+            _, future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+        if not waiters:
+            self._endpoint.transport_acked_all(self)
+
+    def reset(self, reason: ResetReason) -> None:
+        """Abort, telling the peer ``reason`` in the RESET (``abort()`` sends ABORT)."""
+        if self._lost:
+            return
+        self._abort(None, reason)
+
+    def unreliable_received(self, data: bytes) -> None:
+        """An unreliable datagram arrived: hand it to a protocol that takes them."""
+        if self._closing or self._lost:
+            return
+        handler = getattr(self._protocol, "unreliable_received", None)
+        if handler is None:
+            self._conn.stats.dropped["datagram_not_taken"] += 1
+            return
+        try:
+            handler(data)
+        except Exception as exc:
+            self._fatal_error(exc, "Fatal error: protocol.unreliable_received() call failed.")
 
     # --- flow control ----------------------------------------------------------------------
     def _maybe_pause_writing(self) -> None:
@@ -297,6 +382,13 @@ class RudpTransport(asyncio.Transport):
         self._closing = True
         self._held.clear()
         self._endpoint.transport_gone(self)
+        if self._ack_waiters:
+            self.check_acked()  # the final ACK may have come with the close
+            error = exc if exc is not None else ConnectionResetError("connection closed")
+            for _, future in self._ack_waiters:
+                if not future.done():
+                    future.set_exception(error)
+            self._ack_waiters.clear()
         try:
             self._protocol.connection_lost(exc)
         finally:

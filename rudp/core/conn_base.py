@@ -11,13 +11,16 @@ from collections import deque
 from typing import Any, Protocol
 
 from ..config import Config
+from ..wire.datagram import DATAGRAM_HEADER_SIZE
 from ..wire.packet import (
+    HEADER_SIZE,
     Cookie,
     Reset,
     ResetReason,
 )
 from ..wire.seqnum import MASK32
 from .congestion import CongestionController
+from .datagrams import DatagramChannel
 from .events import (
     ConnectionTerminated,
     EndOfStream,
@@ -43,6 +46,8 @@ Addr = tuple[Any, ...]
 # PAWS is not applied to a connection idle this long: 2**31 microsecond ticks is ~35 min
 # (RFC 7323 §5.5 uses 24 days for 1 ms ticks).
 PAWS_IDLE = 1000.0
+# A DATAGRAM packet may be as large as a DATA packet with a full payload and no SACK blocks.
+_DATAGRAM_ROOM = HEADER_SIZE - DATAGRAM_HEADER_SIZE
 DATA_MARK = object()  # queued where a DataReceived event belongs in the event order
 
 
@@ -88,6 +93,9 @@ class ConnectionBase:
         self._smss = config.max_payload
         self._sb = SendBuffer(local_isn, smss=config.max_payload, dupthresh=config.dupack_threshold)
         self._rb: RecvBuffer | None = None
+        self._dg = DatagramChannel(
+            send_queue=config.datagram_send_queue, recv_queue=config.datagram_recv_queue
+        )
         self._local_isn = local_isn
         self._peer_wscale = 0
         self.peer_window = 0
@@ -147,6 +155,22 @@ class ConnectionBase:
         return self._sb.size
 
     @property
+    def bytes_acked(self) -> int:
+        """Bytes of the stream the peer has acknowledged (the FIN not counted)."""
+        sb = self._sb
+        return (sb.snd_una if sb.snd_una < sb.end_seq else sb.end_seq) - self._local_isn
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes the application has queued on the stream since the connection began."""
+        return self._sb.end_seq - self._local_isn
+
+    @property
+    def max_datagram_payload(self) -> int:
+        """The largest unreliable datagram payload: what fits a full-sized packet."""
+        return self._smss + _DATAGRAM_ROOM
+
+    @property
     def max_payload(self) -> int:
         """Payload bytes per segment agreed with the peer."""
         return self._smss
@@ -191,6 +215,7 @@ class ConnectionBase:
         if self._terminated:
             return
         self._terminated = True
+        self._dg.clear()
         self._push_event(ConnectionTerminated(reason=reason, error=error, by_peer=by_peer))
         self._rto_deadline = self._persist_deadline = self._ack_deadline = None
         self._hs_deadline = self._hs_expire = None

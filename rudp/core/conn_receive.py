@@ -9,6 +9,7 @@ from ..errors import (
     ConnectionReset,
     DecodeError,
 )
+from ..wire.datagram import parse_datagram
 from ..wire.packet import (
     FLAG_DSACK,
     FLAG_FIN,
@@ -23,6 +24,7 @@ from . import recvbuf as rx
 from .conn_base import DATA_MARK, PAWS_IDLE, reason_name, timestamp
 from .conn_handshake import HandshakeLayer
 from .events import (
+    DatagramReceived,
     SendBufferLow,
 )
 from .sendbuf import FAST_RECOVERY
@@ -233,6 +235,32 @@ class ReceiveLayer(HandshakeLayer):
                 self._ack_now = True  # at least every 2nd segment (RFC 5681 §4.2)
             elif self._ack_deadline is None:
                 self._ack_deadline = now + self.config.ack_delay
+
+    def receive_unreliable(self, data: bytes, *, now: float) -> None:
+        """A DATAGRAM packet addressed to this connection: queue its payload as an event."""
+        stats = self.stats
+        try:
+            _, number, payload = parse_datagram(data)
+        except DecodeError:
+            stats.dropped["decode"] += 1
+            return
+        if not self._synchronized or self._terminated or self._app_closed:
+            stats.dropped["state"] += 1
+            return
+        stats.datagrams_received += 1
+        stats.bytes_received += len(data)
+        self._last_recv = now  # proof of life for the idle timeout and keepalive
+        self._keepalive_sent = 0
+        dg = self._dg
+        if not dg.replay.accept(number):
+            stats.dropped["datagram_duplicate"] += 1
+            return
+        if dg.pending_events >= dg.recv_limit:
+            stats.dropped["datagram_queue_full"] += 1
+            return
+        dg.pending_events += 1
+        stats.unreliable_received += 1
+        self._push_event(DatagramReceived(payload))
 
     def receive_reset(self, reset: Reset, *, now: float) -> None:
         """A RESET for this connection: accepted only at the exact expected sequence number;

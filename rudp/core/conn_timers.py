@@ -30,10 +30,23 @@ class TimerLayer(ReceiveLayer):
             self._hs_deadline,
             self._hs_expire,
             self._liveness_deadline(),
+            self._datagram_deadline(),
         ):
             if value is not None and (deadline is None or value < deadline):
                 deadline = value
         return deadline
+
+    def _datagram_horizon(self) -> float:
+        """How long a sent datagram's bytes count against cwnd: one smoothed RTT."""
+        srtt = self.rtt.srtt
+        return srtt if srtt is not None else self.config.initial_rto
+
+    def _datagram_deadline(self) -> float | None:
+        """When the datagram charge on cwnd next shrinks, if something waits for window."""
+        dg = self._dg
+        if not dg.recent_bytes or self._terminated or not (dg.queued or self._sb.unsent):
+            return None
+        return dg.next_expiry(self._datagram_horizon())
 
     def _liveness_deadline(self) -> float | None:
         if self._terminated or self._sm.state not in SYNCHRONIZED:
@@ -110,6 +123,9 @@ class TimerLayer(ReceiveLayer):
             self._persist_interval = min(self._persist_interval * 2, cfg.persist_max)
             self._persist_deadline = now + self._persist_interval
             self._owner._mark_dirty(self)
+        datagram_due = self._datagram_deadline()
+        if datagram_due is not None and now >= datagram_due:
+            self._owner._mark_dirty(self)  # flush expires the charge and sends what now fits
         if self._ack_deadline is not None and now >= self._ack_deadline:
             self._ack_deadline = None
             self._ack_now = True

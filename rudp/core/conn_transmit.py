@@ -50,6 +50,17 @@ class TransmitLayer(TimerLayer):
         rb = self._rb
         if rb is None or self._sm.state not in SYNCHRONIZED:
             return
+        dg = self._dg
+        if dg.recent_bytes:
+            dg.expire(now, self._datagram_horizon())
+        if dg.queued and self._sm.state not in _NO_DATA and self.cc is not None:
+            room = self.cc.cwnd - self._sb.pipe - dg.recent_bytes
+            taken = dg.take(self.peer_cid, room, now)
+            for datagram in taken:
+                out.append((datagram, addr))
+                stats.datagrams_sent += 1
+                stats.bytes_sent += len(datagram)
+            stats.unreliable_sent += len(taken)
         sent = self._send_data(out, now) if self._sm.state not in _NO_DATA else 0
         if not sent and (self._ack_now or self._ping):
             self._send_ack(out, now)
@@ -69,6 +80,7 @@ class TransmitLayer(TimerLayer):
             cc.on_idle_restart(now=now)  # RFC 5681 §4.1 restart window
         addr = self.peer_addr
         stats = self.stats
+        cwnd = cc.cwnd - self._dg.recent_bytes  # datagrams sent in the last RTT share it
         tsval = timestamp(now)
         ack32 = rb.rcv_nxt & MASK32
         window = rb.window_field()
@@ -82,10 +94,10 @@ class TransmitLayer(TimerLayer):
             while True:
                 una = sb.snd_una
                 if sb.lost_edge > (sb.high_rxt if sb.high_rxt > una else una):
-                    room = cc.cwnd - sb.pipe
+                    room = cwnd - sb.pipe
                     retransmit = sb.peek_retransmission(smss)
                 else:  # nothing deemed lost: pipe is what is out less what was SACKed
-                    room = cc.cwnd - (sb.snd_nxt - una - sb.sacked_bytes)
+                    room = cwnd - (sb.snd_nxt - una - sb.sacked_bytes)
                     retransmit = None
                 if retransmit is not None:
                     seq, end = retransmit

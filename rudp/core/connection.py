@@ -12,21 +12,26 @@ from __future__ import annotations
 from ..errors import (
     ConnectionRefused,
     ConnectionReset,
+    DatagramTooLarge,
     InvalidStateError,
     SendBufferFull,
 )
 from ..wire.packet import (
     ResetReason,
 )
-from .conn_base import DATA_MARK, Addr
+from .conn_base import DATA_MARK, Addr, reason_name
 from .conn_transmit import TransmitLayer
 from .events import (
+    DatagramReceived,
     DataReceived,
     Event,
 )
 from .state import SENDABLE, SYNCHRONIZED, ConnState, Trigger
 
 __all__ = ["Addr", "Connection"]
+
+# Lingering after our FIN was acknowledged: the peer may be gone, send nothing new.
+_NO_DATAGRAMS = frozenset({ConnState.FIN_WAIT_2, ConnState.TIME_WAIT, ConnState.CLOSED})
 
 
 class Connection(TransmitLayer):
@@ -52,6 +57,21 @@ class Connection(TransmitLayer):
         sb.write(data)
         if sb.size > self.config.send_buffer_high:
             self._write_paused = True
+        self._owner._mark_dirty(self)
+
+    def send_datagram(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue one unreliable datagram: sent once, when the congestion window has room, never
+        retransmitted. Raises ``DatagramTooLarge`` past ``max_datagram_payload`` and
+        ``InvalidStateError`` before the handshake completes or after close/abort."""
+        if self._terminated or self._app_closed or not self._synchronized:
+            raise InvalidStateError(f"cannot send a datagram in state {self._sm.state.value}")
+        if self._sm.state in _NO_DATAGRAMS:
+            raise InvalidStateError(f"cannot send a datagram in state {self._sm.state.value}")
+        limit = self.max_datagram_payload
+        if len(data) > limit:
+            raise DatagramTooLarge(len(data), limit)
+        if self._dg.enqueue(bytes(data)):
+            self.stats.unreliable_send_dropped += 1
         self._owner._mark_dirty(self)
 
     def send_eof(self) -> None:
@@ -87,13 +107,15 @@ class Connection(TransmitLayer):
             self._close_deadline = now + self.config.fin_wait2_timeout
         self._owner._mark_dirty(self)
 
-    def abort(self, *, now: float) -> None:
-        """Abortive close: send RESET and drop everything (``SO_LINGER`` 0)."""
+    def abort(self, *, now: float, reason: ResetReason = ResetReason.ABORT) -> None:
+        """Abortive close: send RESET and drop everything (``SO_LINGER`` 0). ``reason`` tells
+        the peer why (a layer above that found the peer's stream unusable passes its own)."""
         if self._terminated:
             return
         if self._sm.state in SYNCHRONIZED:
-            self._queue_reset(ResetReason.ABORT)
-        self._fail(ConnectionReset("connection aborted"), "aborted", now)
+            self._queue_reset(reason)
+        detail = "" if reason is ResetReason.ABORT else f" ({reason_name(reason)})"
+        self._fail(ConnectionReset(f"connection aborted{detail}"), "aborted", now)
 
     def peer_unreachable(self, *, now: float) -> None:
         """The network reported the peer unreachable (ICMP port unreachable). Fatal only while
@@ -127,5 +149,7 @@ class Connection(TransmitLayer):
                     return DataReceived(data)
                 continue
             if isinstance(event, Event):
+                if isinstance(event, DatagramReceived):
+                    self._dg.pending_events -= 1
                 return event
         return None

@@ -46,6 +46,7 @@ _INIT = int(PacketType.INIT)
 _COOKIE = int(PacketType.COOKIE)
 _ECHO = int(PacketType.COOKIE_ECHO)
 _RESET = int(PacketType.RESET)
+_DATAGRAM = int(PacketType.DATAGRAM)
 # Before the peer's address is validated, send at most 3x what it sent (RFC 9000 §8.1).
 _AMPLIFICATION_FACTOR = 3
 
@@ -143,6 +144,16 @@ class Endpoint:
                 stats.dropped["wrong_address"] += 1
             else:
                 conn.receive_segment(data, now=now)
+            return
+        if ptype == _DATAGRAM:
+            conn = self._conns.get(cid)
+            if conn is None:
+                # Nothing to reset against: a DATAGRAM carries no acknowledgment to echo.
+                stats.dropped["unknown_connection"] += 1
+            elif conn.peer_addr != addr:
+                stats.dropped["wrong_address"] += 1
+            else:
+                conn.receive_unreliable(data, now=now)
             return
         try:
             if ptype == _INIT:

@@ -8,6 +8,7 @@ __all__ = [
     "Connected",
     "ConnectionTerminated",
     "DataReceived",
+    "DatagramReceived",
     "EndOfStream",
     "Event",
     "SendBufferLow",
@@ -29,6 +30,14 @@ class Connected(Event):
 class DataReceived(Event):
     """In-order bytes from the peer. Call ``consume(len(data))`` once the application has
     taken them, so the receive window reopens."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramReceived(Event):
+    """One unreliable datagram from the peer (never retransmitted, possibly out of order
+    with other datagrams and with the stream)."""
 
     data: bytes
 

@@ -32,6 +32,9 @@ class ConnectionStats:
         "keepalives_sent",
         "challenge_acks_sent",
         "handshake_retransmits",
+        "unreliable_sent",
+        "unreliable_received",
+        "unreliable_send_dropped",
         "dropped",
     )
 
@@ -56,6 +59,9 @@ class ConnectionStats:
         self.keepalives_sent: int = 0
         self.challenge_acks_sent: int = 0
         self.handshake_retransmits: int = 0
+        self.unreliable_sent: int = 0  # unreliable datagrams sent (DATAGRAM packets)
+        self.unreliable_received: int = 0  # delivered to the application's queue
+        self.unreliable_send_dropped: int = 0  # pushed out of a full send queue, never sent
         self.dropped: Counter[str] = Counter()
 
     def as_dict(self) -> dict[str, Any]:

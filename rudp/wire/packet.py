@@ -50,6 +50,7 @@ __all__ = [
     "TYPE_COOKIE_ECHO",
     "TYPE_DATA",
     "TYPE_INIT",
+    "TYPE_DATAGRAM",
     "TYPE_RESET",
     "VERSION",
     "ControlPacket",
@@ -80,6 +81,7 @@ class PacketType(enum.IntEnum):
     COOKIE = 4
     COOKIE_ECHO = 5
     RESET = 6
+    DATAGRAM = 7
 
 
 class Flags(enum.IntFlag):
@@ -98,6 +100,10 @@ class ResetReason(enum.IntEnum):
     REFUSED = 3  # handshake refused, or the accept queue is full
     TIMEOUT = 4
     UNKNOWN_CONNECTION = 5  # datagram for a connection the receiver does not have
+    # Reasons of the message layer (rudp.messages), which ends a connection whose stream it
+    # cannot frame; the core only carries them.
+    MESSAGE_TOO_LARGE = 6  # a length prefix announced more than the receiver's limit
+    MALFORMED_FRAME = 7  # a length prefix that is not a valid varint
 
 
 # Plain-int twins of the enums, for the hot path (module globals beat enum attribute lookups).
@@ -107,6 +113,7 @@ TYPE_INIT: Final = 3
 TYPE_COOKIE: Final = 4
 TYPE_COOKIE_ECHO: Final = 5
 TYPE_RESET: Final = 6
+TYPE_DATAGRAM: Final = 7
 SACK_COUNT_MASK: Final = 0x07
 FLAG_DSACK: Final = 0x08
 FLAG_FIN: Final = 0x10
@@ -348,7 +355,7 @@ def peek_header(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     if vt >> 4 != VERSION:
         raise DecodeError(f"unsupported version {vt >> 4}")
     ptype = vt & 0x0F
-    if not TYPE_DATA <= ptype <= TYPE_RESET:
+    if not TYPE_DATA <= ptype <= TYPE_DATAGRAM:
         raise DecodeError(f"unknown packet type {ptype}")
     cid: int = _U32.unpack_from(data, 4)[0]
     return (ptype, cid)

@@ -164,9 +164,11 @@ class Peer:
             if sent != self._payload_seen.get(conn, 0):
                 self._payload_seen[conn] = sent
                 self.invariant_checks += 1
-                if conn.bytes_in_flight > conn.cwnd:
+                charged = conn.bytes_in_flight + conn._dg.recent_bytes  # datagrams' share
+                if charged > conn.cwnd:
                     raise AssertionError(
-                        f"bytes_in_flight {conn.bytes_in_flight} > cwnd {conn.cwnd} after a send"
+                        f"bytes_in_flight {conn.bytes_in_flight} + datagram charge "
+                        f"{conn._dg.recent_bytes} > cwnd {conn.cwnd} after a send"
                     )
 
 

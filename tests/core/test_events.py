@@ -10,6 +10,7 @@ from rudp.core import events
 from rudp.core.events import (
     Connected,
     ConnectionTerminated,
+    DatagramReceived,
     DataReceived,
     EndOfStream,
     Event,
@@ -20,6 +21,7 @@ from rudp.errors import ConnectionReset, ConnectionTimeout
 SAMPLES: list[Event] = [
     Connected(),
     DataReceived(b"payload"),
+    DatagramReceived(b"datagram"),
     EndOfStream(),
     SendBufferLow(),
     ConnectionTerminated(reason="reset", error=ConnectionReset("x"), by_peer=True),
@@ -31,6 +33,7 @@ def test_module_exports() -> None:
         "Connected",
         "ConnectionTerminated",
         "DataReceived",
+        "DatagramReceived",
         "EndOfStream",
         "Event",
         "SendBufferLow",

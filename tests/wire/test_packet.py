@@ -232,14 +232,14 @@ def test_layout_constants() -> None:
 
 
 def test_enums_match_int_constants() -> None:
-    assert [int(t) for t in PacketType] == [1, 2, 3, 4, 5, 6]
+    assert [int(t) for t in PacketType] == [1, 2, 3, 4, 5, 6, 7]
     assert (P.TYPE_DATA, P.TYPE_ACK, P.TYPE_INIT) == (1, 2, 3)
-    assert (P.TYPE_COOKIE, P.TYPE_COOKIE_ECHO, P.TYPE_RESET) == (4, 5, 6)
+    assert (P.TYPE_COOKIE, P.TYPE_COOKIE_ECHO, P.TYPE_RESET, P.TYPE_DATAGRAM) == (4, 5, 6, 7)
     assert (Flags.DSACK, Flags.FIN, Flags.PING) == (FLAG_DSACK, FLAG_FIN, FLAG_PING)
     assert (FLAG_DSACK, FLAG_FIN, FLAG_PING, P.FLAGS_RESERVED) == (0x08, 0x10, 0x20, 0xC0)
     assert P.SACK_COUNT_MASK == 0x07
     assert Flags(0x3B) & Flags.FIN and Flags(0x3B) & 0x07 == 3
-    assert [int(r) for r in ResetReason] == [1, 2, 3, 4, 5]
+    assert [int(r) for r in ResetReason] == [1, 2, 3, 4, 5, 6, 7]
 
 
 # --- golden bytes (these pin the diagrams in docs/protocol.md) ------------------------------
@@ -583,7 +583,7 @@ def test_peek_header_errors() -> None:
         peek_header(b"\x11" * 7)
     with pytest.raises(DecodeError, match="unsupported version 2"):
         peek_header(b"\x21" + b"\x00" * 7)
-    for ptype in (0, 7, 15):
+    for ptype in (0, 8, 15):
         with pytest.raises(DecodeError, match=f"unknown packet type {ptype}"):
             peek_header(bytes([0x10 | ptype]) + b"\x00" * 7)
 
@@ -621,7 +621,7 @@ def test_init_accepts_any_padding_content() -> None:
 def test_reset_reasons() -> None:
     known = Reset.decode(Reset(1, 2, 4).encode())
     assert known.reason is ResetReason.TIMEOUT
-    for value in (0, 6, 0xFFFF):
+    for value in (0, 8, 0xFFFF):
         unknown = Reset.decode(Reset(1, 2, value).encode())
         assert unknown.reason == value and type(unknown.reason) is int
 
