@@ -32,7 +32,7 @@ unit: $(STAMP_DEV)
 test: lint typecheck unit
 
 demo: $(STAMP)
-	@echo "make demo: not yet (the file-transfer tool lands with issue 6)"
+	$(BIN)/rudp demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_cost.py

@@ -1,0 +1,7 @@
+"""``python -m rudp``: the ``rudp`` command line."""
+
+from __future__ import annotations
+
+from .cli.main import main
+
+raise SystemExit(main())

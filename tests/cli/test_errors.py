@@ -1,0 +1,185 @@
+"""Every bad input gets one line on stderr, its documented exit code, and no traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rudp import messages
+from rudp.cli import exits, protocol
+
+from .helpers import Receiver, Result, finish, read_until, run, spawn, write_random
+
+
+def assert_fails(result: Result, code: int, message: str) -> None:
+    assert result.code == code, (result.code, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A bound UDP port that never answers: the handshake times out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+async def test_missing_file(tmp_path: Path, receiver: Receiver) -> None:
+    result = await run("send", str(tmp_path / "nope.bin"), receiver.address)
+    assert_fails(result, exits.EXIT_INPUT, "nope.bin: no such file")
+
+
+async def test_directory_is_not_a_file(tmp_path: Path, receiver: Receiver) -> None:
+    assert_fails(
+        await run("send", str(tmp_path), receiver.address), exits.EXIT_INPUT, "not a regular file"
+    )
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000", ":9"])
+async def test_bad_address(tmp_path: Path, address: str) -> None:
+    path = write_random(tmp_path / "a", 10)
+    result = await run("send", str(path), address)
+    assert_fails(result, exits.EXIT_USAGE, "HOST:PORT")
+
+
+async def test_unresolvable_host(tmp_path: Path) -> None:
+    path = write_random(tmp_path / "a", 10)
+    result = await run("send", str(path), "no-such-host.invalid:9")
+    assert_fails(result, exits.EXIT_USAGE, "cannot resolve host 'no-such-host.invalid'")
+
+
+async def test_bad_impairment_value(tmp_path: Path) -> None:
+    path = write_random(tmp_path / "a", 10)
+    result = await run("send", str(path), "127.0.0.1:9", "--loss", "150")
+    assert_fails(result, exits.EXIT_USAGE, "percentage must be in [0, 100]")
+
+
+async def test_no_receiver_refused(tmp_path: Path, silent_port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = write_random(tmp_path / "a", 10)  # the port is closed now: ICMP unreachable
+    result = await run("send", str(path), f"127.0.0.1:{port}")
+    assert_fails(result, exits.EXIT_NO_RECEIVER, "connection refused")
+
+
+async def test_no_receiver_handshake_timeout(tmp_path: Path, silent_port: int) -> None:
+    path = write_random(tmp_path / "a", 10)
+    result = await run("send", str(path), f"127.0.0.1:{silent_port}", "--connect-timeout", "0.3")
+    assert_fails(result, exits.EXIT_NO_RECEIVER, "no answer within 0.3 s")
+
+
+async def test_port_in_use(tmp_path: Path, silent_port: int) -> None:
+    result = await run("recv", "--listen", f"127.0.0.1:{silent_port}", "--out", str(tmp_path))
+    assert_fails(result, exits.EXIT_LISTEN, "address already in use")
+
+
+async def test_receiver_out_of_disk_space(tmp_path: Path) -> None:
+    full = await Receiver.start(tmp_path / "out", "--min-free", "1000PiB")
+    try:
+        path = write_random(tmp_path / "a.bin", 1000)
+        result = await run("send", str(path), full.address)
+        assert_fails(result, exits.EXIT_REJECTED, "not enough disk space on the receiver")
+        assert "failed a.bin" in await full.line(b"a.bin")
+        assert not (full.out / "a.bin").exists()
+    finally:
+        await full.stop()
+
+
+def _small_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+
+async def test_receiver_write_error_mid_file(tmp_path: Path) -> None:
+    """A write that fails after the file was accepted (here EFBIG; ENOSPC takes the same
+    path) reaches the sender with its reason; no file is left behind."""
+    limited = await Receiver.start(tmp_path / "out", preexec_fn=_small_file_limit)
+    try:
+        path = write_random(tmp_path / "a.bin", 2_000_000)
+        result = await run("send", str(path), limited.address)
+        assert_fails(result, exits.EXIT_REJECTED, "receiver cannot write: File too large")
+        assert "failed a.bin" in await limited.line(b"a.bin")
+        assert list(limited.out.iterdir()) == []
+    finally:
+        await limited.stop()
+
+
+async def test_receiver_detects_a_checksum_mismatch(receiver: Receiver) -> None:
+    conn = await messages.connect("127.0.0.1", receiver.port)
+    await conn.send(protocol.file_header("x.bin", 5, "0" * 64))
+    assert (await conn.recv())["type"] == "accept"
+    await conn.send_bytes(b"hello")
+    reply = protocol.parse_reply(await conn.recv(), expect=("result",))
+    await conn.close()
+    assert not reply.ok and reply.code == "checksum"
+    assert "failed x.bin" in await receiver.line(b"x.bin")
+    assert list(receiver.out.iterdir()) == []
+
+
+async def test_sender_reports_a_checksum_mismatch(tmp_path: Path) -> None:
+    async def lying_receiver(conn: messages.MessageConnection) -> None:
+        header = protocol.parse_header(await conn.recv())
+        await conn.send(protocol.accept())
+        for _ in range(0, header.size, protocol.CHUNK_SIZE):
+            await conn.recv_bytes()
+        await conn.send(protocol.result(ok=True, sha256="f" * 64))
+        await conn.recv_bytes()  # until the sender closes
+
+    async with await messages.serve(lying_receiver, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        path = write_random(tmp_path / "a.bin", 1000)
+        result = await run("send", str(path), f"127.0.0.1:{port}")
+    assert_fails(result, exits.EXIT_CHECKSUM, "a.bin: checksum mismatch")
+
+
+async def _sender_in_progress(tmp_path: Path, receiver: Receiver) -> asyncio.subprocess.Process:
+    """A sender of a file big and slow enough to be interrupted, once it has started."""
+    path = write_random(tmp_path / "slow.bin", 8 * 2**20)
+    sender = await spawn("send", str(path), receiver.address, "--delay", "50ms", "--loss", "2")
+    await read_until(sender, b"slow.bin: ")  # a progress line: bytes are flowing
+    return sender
+
+
+async def test_ctrl_c_on_the_sender(tmp_path: Path, receiver: Receiver) -> None:
+    sender = await _sender_in_progress(tmp_path, receiver)
+    sender.send_signal(signal.SIGINT)
+    assert_fails(await finish(sender), exits.EXIT_INTERRUPTED, "interrupted")
+    # The sender resets the connection; with --delay the reset may still be held in the
+    # sender's simulated link when it exits, and the receiver's idle timeout notices instead.
+    assert "failed slow.bin" in await receiver.line(b"slow.bin")
+    assert not (receiver.out / "slow.bin").exists()
+    assert receiver.leftovers() == []
+
+
+async def test_a_killed_sender_leaves_no_file_and_the_receiver_goes_on(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    sender = await _sender_in_progress(tmp_path, receiver)
+    sender.kill()
+    await finish(sender)
+    # The receiver notices through its idle timeout (2 s in the fixture).
+    assert "failed slow.bin" in await receiver.line(b"slow.bin")
+    assert not (receiver.out / "slow.bin").exists()
+    assert receiver.leftovers() == []
+    path = write_random(tmp_path / "next.bin", 1000)
+    assert (await run("send", str(path), receiver.address)).code == 0
+    assert (receiver.out / "next.bin").exists()
+
+
+async def test_ctrl_c_on_the_receiver(tmp_path: Path) -> None:
+    target = await Receiver.start(tmp_path / "out")
+    sender = await _sender_in_progress(tmp_path, target)
+    target.proc.send_signal(signal.SIGINT)
+    assert_fails(await finish(target.proc), exits.EXIT_INTERRUPTED, "interrupted")
+    assert list(target.out.iterdir()) == []
+    result = await finish(sender)
+    assert_fails(result, exits.EXIT_CONNECTION_LOST, "connection lost while sending")
