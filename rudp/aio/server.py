@@ -140,7 +140,9 @@ class Server(asyncio.AbstractServer):
             waiter: asyncio.Future[None] = self._loop.create_future()
             self._close_waiters.append(waiter)
             await waiter
-        await asyncio.gather(*(endpoint.closed for endpoint in self._endpoints))
+        # Shielded: a caller's timeout must not cancel the endpoints' own futures (the next
+        # wait_closed() would then raise CancelledError at once).
+        await asyncio.shield(asyncio.gather(*(endpoint.closed for endpoint in self._endpoints)))
 
     @property
     def sockets(self) -> tuple[Any, ...]:

@@ -289,6 +289,21 @@ async def test_wait_closed_before_close_waits_for_close_and_connections(config: 
         assert h.accepted[0].lost.done()
 
 
+async def test_a_timed_out_wait_closed_does_not_break_the_next_one(config: Config) -> None:
+    async with asyncio.timeout(TIMEOUT), harness(config) as h:
+        server = await h.serve()
+        transport, proto = await h.connect()
+        await h.wait_accepted(1)
+        server.close()
+        with pytest.raises(TimeoutError):  # a connection is still open
+            await asyncio.wait_for(server.wait_closed(), 0.01)
+        transport.close()
+        await proto.lost
+        server.abort_clients()
+        await server.wait_closed()  # used to raise CancelledError at once
+        assert server.sockets == ()
+
+
 # --- close_clients / abort_clients ------------------------------------------------------------
 
 
