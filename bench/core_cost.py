@@ -18,10 +18,12 @@
 2. Simulated goodput against loss. ``tests.sim.Simulator`` with the harness ``Peer`` nodes
    moves ``--sim-bytes`` over a path with 10 ms one-way delay (RTT 20 ms), a 100 Mbit/s
    bottleneck (12.5e6 B/s) behind a one-BDP (250 kB) drop-tail queue, and independent random
-   loss (default 0, 1, 5, 10 and 20 %) in both directions, with a fixed ``--seed``. Reported
-   per loss rate: simulated transfer seconds, goodput in MB/s (10^6 B) of simulated time,
-   retransmitted segments, RTO timeouts, fast retransmits, drops on the links, and the
-   wall-clock seconds the run took. Each run stops at ``--max-sim-time`` simulated seconds
+   loss (default 0, 1, 2, 5, 10 and 20 %) in both directions, with a fixed ``--seed``, once per
+   ``Config.profile`` in ``--profiles`` (default ``fair`` = NewReno and ``throughput`` = the
+   model-based "bbr" controller). Reported per profile and loss rate: simulated transfer
+   seconds, goodput in MB/s (10^6 B) of simulated time, retransmitted segments, RTO
+   timeouts, fast retransmits, drops on the links, and the wall-clock seconds the run took.
+   Each run stops at ``--max-sim-time`` simulated seconds
    and is then reported as "did not finish". The server must receive exactly the bytes sent.
 
 Run from the repository root::
@@ -77,7 +79,8 @@ DEFAULT_BYTES = 64 * MiB
 DEFAULT_SIM_BYTES = 8 * MiB
 QUICK_BYTES = 4 * MiB
 QUICK_SIM_BYTES = 1 * MiB
-DEFAULT_LOSSES = (0.0, 1.0, 5.0, 10.0, 20.0)  # percent
+DEFAULT_LOSSES = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0)  # percent
+DEFAULT_PROFILES = ("fair", "throughput")  # Config.profile names: newreno and bbr
 CHUNK = 64 * KiB  # application write size
 
 ONE_WAY_DELAY = 0.010  # seconds
@@ -406,6 +409,7 @@ class SimResult:
     """One loss rate of part 2."""
 
     loss_percent: float
+    controller: str
     status: str  # "ok", "did not finish", "wrong data" or "error"
     detail: str
     bytes: int
@@ -423,16 +427,19 @@ class SimResult:
     wall_s: float = 0.0
 
 
-def run_sim(total: int, *, loss: float, seed: int, max_time: float) -> SimResult:
+def run_sim(
+    total: int, *, loss: float, seed: int, max_time: float, config: Config | None = None
+) -> SimResult:
     """Part 2 for one loss rate (``loss`` in percent)."""
     wall_start = time.perf_counter()
     impairment = Impairment(
         loss=loss / 100.0, delay=ONE_WAY_DELAY, rate=LINK_RATE, queue_limit=QUEUE_LIMIT
     )
-    sim, client, server = make_pair(impairment=impairment, seed=seed)
+    sim, client, server = make_pair(impairment=impairment, seed=seed, client_config=config)
     payload = Pattern(seed).data(total)
     result = SimResult(
         loss_percent=loss,
+        controller=(config or Config()).congestion_control,
         status="ok",
         detail="",
         bytes=total,
@@ -595,7 +602,7 @@ def print_profile(rows: Sequence[ProfileRow]) -> None:
 
 
 SIM_HEADER = (
-    f"  {'loss':>5} {'sim s':>8} {'MB/s':>7} {'retx':>6} {'RTO':>4} {'fast':>5} "
+    f"  {'cc':>8} {'loss':>5} {'sim s':>8} {'MB/s':>7} {'retx':>6} {'RTO':>4} {'fast':>5} "
     f"{'rand drop':>11} {'queue drop':>11} {'wall s':>7}  status"
 )
 
@@ -617,8 +624,9 @@ def print_sim_row(r: SimResult) -> None:
     queue = f"{r.dropped_queue.get('c2s', 0)}/{r.dropped_queue.get('s2c', 0)}"
     status = r.status if not r.detail else f"{r.status}: {r.detail}"
     print(
-        f"  {r.loss_percent:4g}% {sim_s} {goodput} {r.retransmitted:6d} {r.rto_timeouts:4d} "
-        f"{r.fast_retransmits:5d} {rand:>11} {queue:>11} {r.wall_s:7.2f}  {status}",
+        f"  {r.controller:>8} {r.loss_percent:4g}% {sim_s} {goodput} {r.retransmitted:6d} "
+        f"{r.rto_timeouts:4d} {r.fast_retransmits:5d} {rand:>11} {queue:>11} "
+        f"{r.wall_s:7.2f}  {status}",
         flush=True,
     )
 
@@ -641,7 +649,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--loss",
         type=_losses,
         default=list(DEFAULT_LOSSES),
-        help="comma-separated loss percentages for part 2 (0,1,5,10,20)",
+        help="comma-separated loss percentages for part 2 (0,1,2,5,10,20)",
+    )
+    parser.add_argument(
+        "--profiles",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        default=list(DEFAULT_PROFILES),
+        help="comma-separated Config.profile names for part 2 (fair,throughput)",
     )
     parser.add_argument(
         "--max-sim-time",
@@ -721,15 +735,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if show:
             print_sim_header(args.sim_bytes, args.seed, args.max_sim_time)
         results = []
-        for loss in args.loss:
-            result = run_sim(args.sim_bytes, loss=loss, seed=args.seed, max_time=args.max_sim_time)
-            results.append(result)
-            if show:
-                print_sim_row(result)
-            if result.status in ("wrong data", "error"):
-                status = 1
-            elif result.status == "did not finish" and status == 0:
-                status = 2
+        for name in args.profiles:
+            sim_config = Config.profile(name)
+            for loss in args.loss:
+                result = run_sim(
+                    args.sim_bytes,
+                    loss=loss,
+                    seed=args.seed,
+                    max_time=args.max_sim_time,
+                    config=sim_config,
+                )
+                results.append(result)
+                if show:
+                    print_sim_row(result)
+                if result.status in ("wrong data", "error"):
+                    status = 1
+                elif result.status == "did not finish" and status == 0:
+                    status = 2
         report["sim"] = [asdict(r) for r in results]
         if show:
             print()

@@ -207,3 +207,13 @@ def test_hashable_and_equal_by_value() -> None:
     assert Config() == Config()
     assert hash(Config()) == hash(Config())
     assert Config(ack_every=3) != Config()
+
+
+def test_profiles() -> None:
+    assert Config.profile("fair") == Config()
+    fast = Config.profile("throughput")
+    assert fast.congestion_control == "bbr"
+    assert (fast.send_buffer_high, fast.send_buffer_low) == (4 * 1024 * 1024, 1024 * 1024)
+    assert Config.profile("throughput", nagle=True).nagle
+    with pytest.raises(ValueError, match="fair, throughput"):
+        Config.profile("turbo")

@@ -1,4 +1,5 @@
-"""Congestion control: a small pluggable interface and NewReno (RFC 5681, RFC 6582, RFC 6928).
+"""Congestion control: a small pluggable interface, NewReno (RFC 5681, RFC 6582, RFC 6928) and
+the registry of controllers (``"bbr"``, the model-based one, lives in ``cc_model.py``).
 
 Loss recovery (which segment to resend, when recovery ends) lives in the sender, which uses
 SACK-based recovery (RFC 6675). A controller only answers "how big is the window": it sees ACKed
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
+
+from .cc_model import ModelBased
 
 __all__ = [
     "CONTROLLERS",
@@ -31,6 +34,12 @@ class CongestionController(Protocol):
 
     cwnd: int
     ssthresh: int
+    reduces_on_loss: bool
+    """True: the sender runs PRR during fast recovery and sets cwnd = ssthresh when it ends,
+    and calls ``on_ack`` outside fast recovery only. False: the controller owns cwnd at all
+    times and sees every ACK (a model-based controller)."""
+    pacing_rate: float
+    """Bytes per second the sender paces DATA at; 0.0 sends as the window allows."""
 
     def on_ack(self, acked: int, *, bytes_in_flight: int, now: float) -> None:
         """Newly acknowledged bytes (cumulative plus newly SACKed) arrived outside recovery.
@@ -50,6 +59,14 @@ class CongestionController(Protocol):
 
     def on_idle_restart(self, *, now: float) -> None:
         """The sender was idle for longer than an RTO and is about to send again."""
+        ...
+
+    def on_rtt_sample(self, rtt: float, *, now: float) -> None:
+        """An RTT measurement in seconds (from timestamps, so never ambiguous)."""
+        ...
+
+    def on_bytes_lost(self, lost: int, *, now: float) -> None:
+        """Bytes deemed lost were retransmitted (a byte-range stand-in for lost packets)."""
         ...
 
     def in_slow_start(self) -> bool:
@@ -90,6 +107,8 @@ class NewReno:
 
     __slots__ = ("_ca_acked", "_rto_pending", "cwnd", "initial_window", "smss", "ssthresh")
 
+    reduces_on_loss = True
+    pacing_rate = 0.0
     cwnd: int
     ssthresh: int
     smss: int
@@ -174,8 +193,24 @@ class NewReno:
             self.cwnd = self.initial_window
             self._ca_acked = 0
 
+    def on_rtt_sample(self, rtt: float, *, now: float) -> None:
+        """NewReno does not use RTT samples."""
 
-CONTROLLERS: dict[str, Callable[..., CongestionController]] = {"newreno": NewReno}
+    def on_bytes_lost(self, lost: int, *, now: float) -> None:
+        """NewReno reacts once per recovery, in ``on_congestion_event``."""
+
+
+def _model_based(*, max_payload: int, initial_window_segments: int = _IW10_SEGMENTS) -> ModelBased:
+    return ModelBased(
+        max_payload=max_payload,
+        initial_window=initial_window(max_payload, initial_window_segments),
+    )
+
+
+CONTROLLERS: dict[str, Callable[..., CongestionController]] = {
+    "newreno": NewReno,
+    "bbr": _model_based,  # cc_model.py
+}
 """Known controllers by ``Config.congestion_control`` name; extended only by editing this dict."""
 
 

@@ -25,6 +25,7 @@ from .events import (
     ConnectionTerminated,
     EndOfStream,
 )
+from .pacer import Pacer
 from .recvbuf import RecvBuffer
 from .rtt import RttEstimator
 from .sendbuf import SendBuffer
@@ -119,6 +120,9 @@ class ConnectionBase:
         self._control: list[bytes] = []
         # Deadlines (absolute, None when not armed).
         self._rto_deadline: float | None = None
+        self._pacing_deadline: float | None = None  # the pacer's next credit, data waiting
+        self._pacer = Pacer(config.max_payload)
+        self._rack_rtt: float | None = None  # RACK.rtt (RFC 8985 §6.2), seconds
         self._ack_deadline: float | None = None
         self._persist_deadline: float | None = None
         self._persist_interval = 0.0
@@ -218,6 +222,7 @@ class ConnectionBase:
         self._dg.clear()
         self._push_event(ConnectionTerminated(reason=reason, error=error, by_peer=by_peer))
         self._rto_deadline = self._persist_deadline = self._ack_deadline = None
+        self._pacing_deadline = None
         self._hs_deadline = self._hs_expire = None
         self._owner._mark_dirty(self)
 

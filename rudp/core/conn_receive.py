@@ -143,6 +143,12 @@ class ReceiveLayer(HandshakeLayer):
             sample = (timestamp(now) - tsecr) & MASK32
             if sample < 0x80000000:
                 self.rtt.on_sample(sample / 1e6)  # RFC 7323 §4: unambiguous, no Karn needed
+                if ack > una:
+                    # While a hole is open the peer echoes the TSval of its last in-order
+                    # segment (RFC 7323 §4.3), so a pure SACK's sample includes the time the
+                    # hole has been open: fine for the RTO, not for the model or RACK.rtt.
+                    self._rack_rtt = sample / 1e6
+                    cc.on_rtt_sample(sample / 1e6, now=now)
         if ack > una:
             self._dupacks = 0
             self._rto_count = 0
@@ -152,15 +158,18 @@ class ReceiveLayer(HandshakeLayer):
             self._dupacks += 1
             self.stats.dup_acks_received += 1
         acked = delivered + newly_sacked
+        prr = cc.reduces_on_loss
         if sb.recovery:
             if sb.snd_una >= sb.recovery_point:
-                if sb.recovery == FAST_RECOVERY:
+                if sb.recovery == FAST_RECOVERY and prr:
                     cc.cwnd = cc.ssthresh  # the reduction is complete (RFC 6937 §3.1)
                 sb.exit_recovery()
             elif ack > una and sb.recovery == FAST_RECOVERY:
                 sb.mark_head_lost()  # partial ACK: the next hole is lost too (RFC 6582 §3.2)
         if newly_sacked:
             sb.update_lost_edge()
+        if sb.rxt_log and (newly_sacked or ack > una):
+            self._detect_lost_retransmissions(now)
         if not sb.recovery and sb.outstanding:
             if self._dupacks >= self.config.dupack_threshold or sb.lost_edge > sb.snd_una:
                 # Fast retransmit and SACK-based recovery (RFC 5681 §3.2, RFC 6675 §5).
@@ -171,7 +180,7 @@ class ReceiveLayer(HandshakeLayer):
                 sb.enter_recovery(FAST_RECOVERY)
                 self.stats.fast_retransmits += 1
                 self.stats.recoveries += 1
-        if sb.recovery == FAST_RECOVERY:
+        if sb.recovery == FAST_RECOVERY and prr:
             self._prr_update(acked)
         elif acked:
             cc.on_ack(acked, bytes_in_flight=pipe_before, now=now)
@@ -181,6 +190,18 @@ class ReceiveLayer(HandshakeLayer):
             if self._write_paused and sb.size <= self.config.send_buffer_low:
                 self._write_paused = False
                 self._push_event(SendBufferLow())
+
+    def _detect_lost_retransmissions(self, now: float) -> None:
+        """RACK for retransmissions (RFC 8985 §6.2): wait RACK.rtt (the latest sample from
+        an ACK that advanced snd_una) plus reo_wnd = min_RTT / 4 after a retransmission
+        before deeming it lost again."""
+        latest = self._rack_rtt
+        if latest is None:  # pragma: no cover - the handshake always gives a sample
+            return
+        min_rtt = self.rtt.min_rtt if self.rtt.min_rtt is not None else latest
+        found = self._sb.detect_lost_retransmissions(now, latest + min_rtt / 4)
+        if found:
+            self.stats.lost_retransmissions += 1
 
     def _prr_update(self, delivered: int) -> None:
         """Proportional Rate Reduction (RFC 6937 §3.1): during fast recovery set cwnd to pipe

@@ -1,4 +1,4 @@
-"""Timers: one folded deadline (RTO, delayed ACK, persist, keepalive, idle, handshake,
+"""Timers: one folded deadline (RTO, pacing, delayed ACK, persist, keepalive, idle, handshake,
 FIN_WAIT_2, TIME_WAIT) and what happens when each comes due.
 """
 
@@ -24,6 +24,7 @@ class TimerLayer(ReceiveLayer):
         deadline: float | None = None
         for value in (
             self._rto_deadline,
+            self._pacing_deadline,
             self._ack_deadline,
             self._persist_deadline,
             self._close_deadline,
@@ -123,6 +124,9 @@ class TimerLayer(ReceiveLayer):
             self._persist_interval = min(self._persist_interval * 2, cfg.persist_max)
             self._persist_deadline = now + self._persist_interval
             self._owner._mark_dirty(self)
+        if self._pacing_deadline is not None and now >= self._pacing_deadline:
+            self._pacing_deadline = None
+            self._owner._mark_dirty(self)  # the pacer has credit again: flush sends
         datagram_due = self._datagram_deadline()
         if datagram_due is not None and now >= datagram_due:
             self._owner._mark_dirty(self)  # flush expires the charge and sends what now fits

@@ -71,7 +71,8 @@ class TransmitLayer(TimerLayer):
         rb = self._rb
         if cc is None or rb is None:  # pragma: no cover - set up together
             return 0
-        if not sb.unsent and sb.lost_edge <= max(sb.high_rxt, sb.snd_una):
+        self._pacing_deadline = None
+        if not sb.unsent and sb.lost_edge <= max(sb.high_rxt, sb.snd_una) and not sb.relost:
             self._persist_deadline = None
             return 0
         smss = self._smss
@@ -89,11 +90,15 @@ class TransmitLayer(TimerLayer):
         tsecr = self._ts_recent
         cid = self.peer_cid
         sent = 0
+        pacer = None
+        if cc.pacing_rate:
+            pacer = self._pacer
+            pacer.set_rate(cc.pacing_rate)
         view = sb.view()
         try:
             while True:
                 una = sb.snd_una
-                if sb.lost_edge > (sb.high_rxt if sb.high_rxt > una else una):
+                if sb.lost_edge > (sb.high_rxt if sb.high_rxt > una else una) or sb.relost:
                     room = cwnd - sb.pipe
                     retransmit = sb.peek_retransmission(smss)
                 else:  # nothing deemed lost: pipe is what is out less what was SACKed
@@ -107,7 +112,11 @@ class TransmitLayer(TimerLayer):
                         if end - 1 - seq > room:
                             break
                         end -= 1  # the data now, its FIN once the window has room
-                    sb.high_rxt = end
+                    if pacer is not None and not pacer.can_send(now):
+                        self._pacing_deadline = pacer.next_time
+                        break
+                    sb.on_retransmitted(seq, end, now)
+                    cc.on_bytes_lost(end - seq, now=now)
                     fin = sb.fin_queued and end > sb.fin_seq
                     span = end - seq  # sequence numbers sent, the FIN's included
                     stats.segments_retransmitted += 1
@@ -132,6 +141,9 @@ class TransmitLayer(TimerLayer):
                     # with no room for it, the data goes now and the FIN after an ACK.
                     fin_rides = sb.fin_queued and sb.snd_nxt + n == sb.fin_seq
                     if n > room or (fin_only and room < 1):
+                        break
+                    if pacer is not None and not pacer.can_send(now):
+                        self._pacing_deadline = pacer.next_time
                         break
                     seq, end, fin_flag = sb.take_new(n, with_fin=n + fin_rides <= room)
                     fin = fin_flag
@@ -175,6 +187,8 @@ class TransmitLayer(TimerLayer):
                 stats.bytes_sent += length
                 stats.payload_bytes_sent += len(payload)
                 sent += 1
+                if pacer is not None:
+                    pacer.on_sent(len(payload), now)
                 if sb.recovery == FAST_RECOVERY:
                     self._prr_out += span  # RFC 6937 prr_out
                 if sacks:

@@ -5,9 +5,16 @@ one ``bytearray`` compacted lazily, SACKed data is a ``RangeSet``, and loss reco
 three edges: ``lost_edge`` (unSACKed bytes below it are deemed lost), ``high_rxt`` (the highest
 byte retransmitted in this recovery) and ``recovery_point``. RTT samples come from timestamps,
 so no per-segment send time is needed. Sequence numbers are unbounded ints.
+
+Retransmissions alone are logged with their send time (they are few), so a lost
+retransmission is found the RACK way (RFC 8985 §6.2) instead of waiting for the RTO: once data
+first sent after it is SACKed and an RTT plus a reordering window has passed, its unSACKed
+bytes go to ``relost`` and are sent again before anything else.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from ..wire.ranges import RangeSet
 
@@ -40,6 +47,10 @@ class SendBuffer:
         "smss",
         "_lost_threshold",
         "_dupthresh",
+        "rxt_log",
+        "relost",
+        "rack_ts",
+        "rack_enabled",
     )
 
     def __init__(self, initial_seq: int, *, smss: int, dupthresh: int) -> None:
@@ -60,6 +71,12 @@ class SendBuffer:
         # IsLost: more than (DupThresh - 1) * SMSS bytes SACKed above (RFC 6675 §4).
         self._dupthresh = dupthresh
         self._lost_threshold = (dupthresh - 1) * smss
+        # Retransmissions in flight, in send order: (seq, end, sent_at, snd_nxt then).
+        self.rxt_log: deque[tuple[int, int, float, int]] = deque()
+        # Retransmitted ranges found lost again (RACK), to be sent before anything else.
+        self.relost: list[tuple[int, int]] = []
+        self.rack_ts = float("-inf")  # RACK.xmit_ts: newest delivered retransmission's send
+        self.rack_enabled = False  # log retransmissions for RACK (set by the connection)
 
     def set_dupthresh(self, dupthresh: int) -> None:
         """Recompute the IsLost byte threshold once the segment size is agreed."""
@@ -153,6 +170,8 @@ class SendBuffer:
             self.lost_edge = ack
         if self.high_rxt < ack:
             self.high_rxt = ack
+        if self.relost:
+            self.relost = [(s if s > ack else ack, e) for s, e in self.relost if e > ack]
         return acked
 
     def on_sack(self, start: int, end: int) -> int:
@@ -209,6 +228,8 @@ class SendBuffer:
         if kind == RTO_RECOVERY:
             # After a timeout every unSACKed byte in flight is presumed lost (RFC 6675 §5.1).
             self.lost_edge = self.snd_nxt
+            self.rxt_log.clear()
+            self.relost.clear()
 
     def exit_recovery(self) -> None:
         self.recovery = NOT_IN_RECOVERY
@@ -228,12 +249,26 @@ class SendBuffer:
         pipe = self.snd_nxt - self.snd_una - self.sacked_bytes
         if self.lost_edge > self.snd_una:
             pipe -= self._lost_pending()
+        if self.relost:
+            sacked = self.sacked
+            for seq, end in self.relost:
+                pipe -= (end - seq) - sacked.overlap(seq, end)
         return pipe
 
     def peek_retransmission(self, max_len: int) -> tuple[int, int] | None:
-        """The next range to retransmit (RFC 6675 NextSeg rule 1): the lowest lost,
-        unSACKed, not yet retransmitted bytes, at most ``max_len`` (+1 for a FIN). The
-        caller sets ``high_rxt`` to the end once it has sent them."""
+        """The next range to retransmit: first what RACK found lost again, then RFC 6675
+        NextSeg rule 1, the lowest lost, unSACKed, not yet retransmitted bytes; at most
+        ``max_len`` (+1 for a FIN). The caller reports what it sent to ``on_retransmitted``."""
+        relost = self.relost
+        while relost:
+            seq, end = relost[0]
+            holes = self.sacked.holes(seq, end) if self.sacked else [(seq, end)]
+            if holes:
+                seq = holes[0][0]
+                relost[0] = (seq, end)
+                end = holes[0][1]
+                return self._clip(seq, end, max_len)
+            del relost[0]
         start = self.high_rxt if self.high_rxt > self.snd_una else self.snd_una
         edge = self.lost_edge
         if edge <= start:
@@ -246,9 +281,68 @@ class SendBuffer:
             seq, end = holes[0]
         else:
             seq, end = start, edge
+        return self._clip(seq, end, max_len)
+
+    def _clip(self, seq: int, end: int, max_len: int) -> tuple[int, int]:
         limit = seq + max_len
         if self.fin_queued and limit >= self.fin_seq:
             limit = self.fin_seq + 1  # the FIN rides with the last bytes
         if end > limit:
             end = limit
         return seq, end
+
+    def on_retransmitted(self, seq: int, end: int, now: float) -> None:
+        """[seq, end) from ``peek_retransmission`` was sent at ``now``: advance ``high_rxt``
+        (HighRxt) or the ``relost`` queue, and log it for RACK."""
+        relost = self.relost
+        if relost and relost[0][0] == seq:
+            if end >= relost[0][1]:
+                del relost[0]
+            else:
+                relost[0] = (end, relost[0][1])
+        elif end > self.high_rxt:
+            self.high_rxt = end
+        if self.rack_enabled:
+            self.rxt_log.append((seq, end, now, self.snd_nxt))
+
+    def detect_lost_retransmissions(self, now: float, wait: float) -> int:
+        """RACK for retransmissions (RFC 8985 §6.2): a logged retransmission is lost when
+        something sent after it was delivered (new data first sent after it SACKed, or a
+        later retransmission SACKed or cumulatively ACKed) and it went out at least ``wait``
+        (RACK.rtt plus the reordering window) ago. Its unSACKed bytes join ``relost``;
+        returns how many bytes that is."""
+        log = self.rxt_log
+        sacked = self.sacked
+        una = self.snd_una
+        rack_ts = self.rack_ts
+        while log:  # delivered entries at the head only move RACK.xmit_ts
+            seq, end, sent_at, _ = log[0]
+            if end <= una or sacked.covers(seq if seq > una else una, end):
+                log.popleft()
+                if sent_at > rack_ts:
+                    rack_ts = sent_at
+                continue
+            break
+        if not log or now - log[0][2] < wait:
+            self.rack_ts = rack_ts
+            return 0  # the oldest retransmission in flight is not overdue yet
+        for seq, end, sent_at, _ in reversed(log):  # the newest delivered retransmission
+            if sent_at <= rack_ts:
+                break
+            if end <= una or sacked.covers(seq if seq > una else una, end):
+                rack_ts = sent_at
+                break
+        self.rack_ts = rack_ts
+        highest = sacked.bounds()[1] if sacked else una
+        found = 0
+        while log:
+            seq, end, sent_at, nxt = log[0]
+            if now - sent_at < wait or (highest <= nxt and rack_ts <= sent_at):
+                break  # the log is in send order: every later entry fails as well
+            log.popleft()
+            if end <= una:
+                continue
+            for hole in sacked.holes(seq if seq > una else una, end):
+                self.relost.append(hole)
+                found += hole[1] - hole[0]
+        return found

@@ -21,6 +21,7 @@ class ConnectionStats:
         "segments_retransmitted",
         "bytes_retransmitted",
         "fast_retransmits",
+        "lost_retransmissions",
         "rto_timeouts",
         "recoveries",
         "dup_acks_received",
@@ -48,6 +49,7 @@ class ConnectionStats:
         self.segments_retransmitted: int = 0
         self.bytes_retransmitted: int = 0
         self.fast_retransmits: int = 0
+        self.lost_retransmissions: int = 0  # ACKs on which RACK found a retransmission lost
         self.rto_timeouts: int = 0
         self.recoveries: int = 0
         self.dup_acks_received: int = 0

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rudp.core.cc_model import ModelBased
 from rudp.core.congestion import (
     CONTROLLERS,
     INITIAL_SSTHRESH,
@@ -193,15 +194,19 @@ def test_idle_restart() -> None:
 
 
 def test_registry_and_factory() -> None:
-    assert CONTROLLERS == {"newreno": NewReno}
+    assert set(CONTROLLERS) == {"newreno", "bbr"}
     cc = make_controller("newreno", max_payload=1460, initial_window_segments=10)
     assert isinstance(cc, NewReno)
     assert cc.cwnd == 14600
+    assert cc.reduces_on_loss and cc.pacing_rate == 0.0
+    model = make_controller("bbr", max_payload=1460, initial_window_segments=10)
+    assert isinstance(model, ModelBased)
+    assert model.cwnd == 14600 and not model.reduces_on_loss
 
 
 def test_unknown_controller_lists_known_names() -> None:
-    with pytest.raises(ValueError, match="newreno"):
-        make_controller("bbr", max_payload=SMSS, initial_window_segments=10)
+    with pytest.raises(ValueError, match="bbr, newreno"):
+        make_controller("cubic", max_payload=SMSS, initial_window_segments=10)
 
 
 events = st.one_of(

@@ -495,3 +495,45 @@ def test_out_of_order_and_hole_filling_segments_are_acked_at_once() -> None:
     ack = parse_segment(out[0][0])
     assert ack[8] == () and ack[5] == (parse_segment(third)[4] + 1200) & MASK32
     assert srv.stats.acks_sent == acks_before + 2
+
+
+def test_a_lost_retransmission_is_resent_after_one_rtt_not_an_rto() -> None:
+    """RACK for retransmissions (RFC 8985 §6.2, with "bbr"): segment 2 and its first
+    retransmission are dropped; data sent after the retransmission is SACKed, so one RTT plus
+    min_RTT / 4 after the retransmission it is sent a third time, long before the 1 s RTO."""
+    sim, client, server = make_pair(
+        client_config=EXACT.replace(congestion_control="bbr"), impairment=Impairment(delay=DELAY)
+    )
+    conn = connect(sim, client, server)
+    srv = server.accepted[0]
+    start = sim.clock.now
+    seen: dict[int, int] = {}
+    target: list[int] = []
+    times: list[float] = []
+
+    def second_segment_twice(_i: int, d: bytes) -> bool:
+        if d[0] != DATA:
+            return False
+        seq = parse_segment(d)[4]
+        seen[seq] = seen.get(seq, 0) + 1
+        if target and seq == target[0]:
+            times.append(sim.clock.now)
+        if not target and len(seen) == 2:
+            times.append(sim.clock.now)
+            target.append(seq)
+        return bool(target) and seq == target[0] and seen[seq] <= 2
+
+    sim.links[(CLIENT_ADDR, SERVER_ADDR)].drop_where(second_segment_twice)
+    data = payload(300 * 1200, 4)
+    client.write(conn, data, eof=False)
+    assert sim.run_until(lambda: len(server.log(srv).received) == len(data), start + 5)
+    assert bytes(server.log(srv).received) == data
+    assert seen[target[0]] == 3
+    assert conn.stats.rto_timeouts == 0
+    assert conn.stats.lost_retransmissions == 1
+    assert conn.stats.segments_retransmitted == 2
+    # Sent at 0 and fast-retransmitted about one RTT later; paced data sent after the
+    # retransmission is SACKed, and the first ACK once RACK.rtt (20 ms) + reo_wnd (5 ms) has
+    # passed declares it lost: it leaves a third time 25.7 ms after the second. The RTO
+    # would have waited 1 s.
+    assert [round(t - start, 6) for t in times] == [0.0, 0.022128, 0.047866]

@@ -18,6 +18,7 @@ CONNECTION_COUNTERS = {
     "segments_retransmitted",
     "bytes_retransmitted",
     "fast_retransmits",
+    "lost_retransmissions",
     "rto_timeouts",
     "recoveries",
     "dup_acks_received",
