@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Config"]
+__all__ = ["PROFILE_NAMES", "Config"]
 
 MAX_WINDOW_SCALE = 14  # RFC 7323 §2.3
 
@@ -107,8 +107,10 @@ class Config:
     """Seconds without any datagram from the peer after which the connection fails;
     None disables it."""
     time_wait: float = 2.0
-    """TIME_WAIT duration. RFC 9293 uses 2*MSL = 240 s; connection ids are random per
-    connection, so a short TIME_WAIT only has to absorb the peer's last retransmissions."""
+    """TIME_WAIT duration, at least 4 RTOs. RFC 9293 uses 2*MSL = 240 s; connection ids are
+    random per connection, so a short TIME_WAIT only has to absorb the peer's last
+    retransmissions: the floor of 4 RTOs outlasts its first two FIN retransmissions (sent 1
+    and 3 RTOs after the original), so a lost last ACK is repaired (RFC 9000 §10.2: 3 PTOs)."""
     fin_wait2_timeout: float = 60.0
     """Longest wait for the peer's FIN after ours was acknowledged (Linux tcp_fin_timeout)."""
     persist_max: float = 60.0
@@ -208,3 +210,5 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "send_buffer_low": 1024 * 1024,
     },
 }
+PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILES)
+"""The names ``Config.profile`` accepts."""

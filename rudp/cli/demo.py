@@ -54,7 +54,8 @@ def _describe(args: argparse.Namespace, seed: int | None) -> str:
         parts.append(f"{args.reorder * 100:g} % reordering")
     if args.duplicate:
         parts.append(f"{args.duplicate * 100:g} % duplication")
-    return ", ".join(parts) + (f" (seed {seed})" if seed is not None else "")
+    described = ", ".join(parts) + (f" (seed {seed})" if seed is not None else "")
+    return f"{described}, profile {args.profile}"
 
 
 async def run_demo(args: argparse.Namespace) -> int:

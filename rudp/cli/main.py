@@ -114,7 +114,7 @@ def _add_demo(commands: Any) -> None:
         description="Send a generated file to a receiver on loopback over an impaired link.",
     )
     parser.add_argument("--size", type=size, default=32 * 2**20, help="default 32MiB")
-    add_common_options(parser)
+    add_common_options(parser, profile="throughput")  # the profile made for lossy paths
     add_timeout_options(parser, connect=True)
     add_impairment_options(parser)
     parser.set_defaults(command=run_demo, loss=0.05, delay=0.010, reorder=0.01, seed=None)

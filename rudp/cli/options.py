@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 from ..aio.impairment import Impairment
-from ..config import Config
+from ..config import PROFILE_NAMES, Config
 from .exits import EXIT_USAGE
 from .units import parse_duration, parse_percent, parse_size
 
@@ -106,8 +106,15 @@ seconds = _argument_type("duration", lambda text: parse_duration(text, default_u
 size = _argument_type("size", parse_size)
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """``-v`` (repeatable) and ``--json``."""
+def add_common_options(parser: argparse.ArgumentParser, *, profile: str = "fair") -> None:
+    """``-v`` (repeatable), ``--json`` and ``--profile``."""
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILE_NAMES),
+        default=profile,
+        help=f"transport profile (rudp.Config.profile): fair = NewReno, throughput = model-based "
+        f"congestion control for lossy or long paths (default {profile})",
+    )
     parser.add_argument(
         "-v",
         "--verbose",
@@ -179,7 +186,8 @@ def config_from(args: argparse.Namespace) -> Config:
     if idle <= 0:
         raise ValueError("--idle-timeout must be > 0")
     keepalive = min(5.0, idle / 3)
-    return Config(
+    return Config.profile(
+        args.profile,
         idle_timeout=idle,
         keepalive_idle=keepalive,
         keepalive_interval=keepalive,

@@ -213,7 +213,10 @@ class ConnectionBase:
 
     def _enter_time_wait(self, now: float) -> None:
         self._terminate("closed", None, self._peer_closed_first)
-        self._close_deadline = now + self.config.time_wait
+        # Linger through the peer's first two FIN retransmissions (1 and 3 RTOs after the
+        # original), so a lost last ACK is repaired (cf. RFC 9000 §10.2: 3 PTOs). Shorter, a
+        # client endpoint closes its socket first and the peer's FIN retransmits into the void.
+        self._close_deadline = now + max(self.config.time_wait, 4.0 * self.rtt.base_rto)
 
     def _terminate(self, reason: str, error: Exception | None, by_peer: bool) -> None:
         if self._terminated:

@@ -25,6 +25,8 @@ from .state import SYNCHRONIZED, ConnState
 __all__ = ["TransmitLayer"]
 
 _pack_header = SEGMENT.pack
+# At most this many extra ACKs per flush carry SACK blocks the first ACK had no room for.
+_EXTRA_SACK_ACKS = 4
 _VT_DATA = (VERSION << 4) | TYPE_DATA
 
 # States in which nothing new is sent: we are only lingering for the peer.
@@ -212,9 +214,31 @@ class TransmitLayer(TimerLayer):
         rb = self._rb
         if rb is None:  # pragma: no cover - guarded by flush
             return
-        sacks, dsack = self._sack_blocks()
+        blocks, dsack = rb.sack_blocks(self.config.max_sack_blocks)
         flags = (FLAG_DSACK if dsack else 0) | (FLAG_PING if self._ping else 0)
         self._ping = False
+        self._pack_ack(out, rb, flags, blocks, now)
+        if dsack:
+            self.stats.dsack_sent += 1
+        # A batch of arrivals is answered by one ACK, but it may have opened more holes than
+        # one ACK's SACK blocks describe; received data the sender never hears of is resent
+        # spuriously. Extra ACKs carry the remaining blocks, as the per-segment duplicate
+        # ACKs of RFC 5681 §4.2 would have, a bounded number of them.
+        rest = rb.unreported_blocks(blocks)
+        per_ack = self.config.max_sack_blocks
+        for start in range(0, min(len(rest), per_ack * _EXTRA_SACK_ACKS), per_ack):
+            self._pack_ack(out, rb, 0, rest[start : start + per_ack], now)
+        self._acked_now(rb)
+
+    def _pack_ack(
+        self,
+        out: list[tuple[bytes, Addr]],
+        rb: RecvBuffer,
+        flags: int,
+        blocks: list[tuple[int, int]],
+        now: float,
+    ) -> None:
+        sacks = [(s & MASK32, e & MASK32) for s, e in blocks]
         length = HEADER_SIZE + 8 * len(sacks)
         buf = bytearray(length)
         pack_segment(
@@ -235,9 +259,6 @@ class TransmitLayer(TimerLayer):
         stats.datagrams_sent += 1
         stats.bytes_sent += length
         stats.acks_sent += 1
-        if dsack:
-            stats.dsack_sent += 1
-        self._acked_now(rb)
 
     def _sack_blocks(self) -> tuple[list[tuple[int, int]], bool]:
         rb = self._rb

@@ -218,6 +218,13 @@ class RecvBuffer:
             and (self.rcv_adv - self.rcv_nxt) < self.capacity // 2
         )
 
+    def unreported_blocks(self, reported: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Stored blocks not in ``reported``, highest first: what one ACK could not carry."""
+        ooo = self._ooo
+        if len(ooo) <= len(reported):
+            return []
+        return [block for block in reversed(list(ooo)) if block not in reported]
+
     def sack_blocks(self, max_blocks: int) -> tuple[list[tuple[int, int]], bool]:
         """SACK blocks for the next ACK, most recent first (RFC 2018 §4), and whether the
         first one is a D-SACK block (RFC 2883). Clears the pending D-SACK."""

@@ -537,3 +537,47 @@ def test_a_lost_retransmission_is_resent_after_one_rtt_not_an_rto() -> None:
     # passed declares it lost: it leaves a third time 25.7 ms after the second. The RTO
     # would have waited 1 s.
     assert [round(t - start, 6) for t in times] == [0.0, 0.022128, 0.047866]
+
+
+def test_time_wait_outlasts_two_fin_retransmissions_even_when_configured_shorter() -> None:
+    config = Config(time_wait=0.05)  # shorter than the peer's first FIN retransmission
+    sim, client, server = make_pair(
+        client_config=config, server_config=config, impairment=Impairment(delay=DELAY)
+    )
+    conn = connect(sim, client, server)
+    srv = server.accepted[0]
+    sim.run_for(0.1)
+    conn.close(now=sim.clock.now)  # the client closes first: it ends in TIME_WAIT
+    sim.run_until(lambda: server.log(srv).eof, sim.clock.now + 5)
+    # The client's ACK of the server's FIN is lost: only a retransmitted FIN can repair it.
+    sim.links[(CLIENT_ADDR, SERVER_ADDR)].drop_next(1)
+    srv.close(now=sim.clock.now)
+    assert sim.run_until(lambda: conn.state is ConnState.TIME_WAIT, sim.clock.now + 5)
+    entered = sim.clock.now
+    assert conn._close_deadline == pytest.approx(entered + 4 * conn.rtt.base_rto)
+    assert sim.run_until(lambda: srv.state is ConnState.CLOSED, entered + 5)
+    ended = server.log(srv).terminated
+    assert ended is not None and ended.error is None  # a clean close, not a timeout
+    assert srv.stats.segments_retransmitted == 1  # the FIN, once
+
+
+def test_one_flush_after_a_lossy_batch_reports_every_hole() -> None:
+    sim, client, server = make_pair(client_config=Config(initial_window_segments=40))
+    conn = connect(sim, client, server)
+    srv = server.accepted[0]
+    now = sim.clock.now
+    acks_before = srv.stats.acks_sent
+    conn.send(payload(40 * conn.max_payload))
+    datagrams = client.endpoint.datagrams_to_send(now=now)
+    assert len(datagrams) >= 20
+    # Every other DATA datagram arrives, all in one batch (one wake-up of the batched I/O).
+    for data, _ in datagrams[1:20:2]:
+        server.endpoint.receive_datagram(data, CLIENT_ADDR, now=now)
+    acks = [d for d, _ in server.endpoint.datagrams_to_send(now=now) if d[0] == ACK]
+    blocks = set()
+    for data in acks:
+        sacks = parse_segment(data)[8]
+        blocks.update(sacks)
+    assert len(blocks) == 10  # ten islands of one segment each, every one reported
+    assert len(acks) == 1 + 2  # 4 blocks in the first ACK, then 4 + 2 in two more
+    assert srv.stats.acks_sent - acks_before == 3
