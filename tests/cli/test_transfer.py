@@ -59,10 +59,15 @@ async def test_a_file_replaces_one_of_the_same_name(tmp_path: Path, receiver: Re
     assert sha256_of(receiver.out / "same.bin") == sha256_of(path)
 
 
-async def test_a_large_file_on_a_clean_link(tmp_path: Path, receiver: Receiver) -> None:
-    """64 MiB by default (a few seconds on loopback); RUDP_CLI_BIG_BYTES changes it."""
+async def test_a_large_file_over_an_impaired_link(tmp_path: Path, receiver: Receiver) -> None:
+    """64 MiB by default (a few seconds on loopback with the throughput profile);
+    RUDP_CLI_BIG_BYTES changes it."""
     path = write_random(tmp_path / "big.bin", BIG, seed=9)
-    result = await run("send", str(path), receiver.address, timeout=120)
+    result = await run(
+        "send", str(path), receiver.address,
+        "--profile", "throughput", "--loss", "2", "--delay", "5ms", "--reorder", "1", "--seed", "3",
+        timeout=120,
+    )  # fmt: skip
     assert result.code == 0, result.stderr
     assert sha256_of(receiver.out / "big.bin") == sha256_of(path)
 
