@@ -83,11 +83,11 @@ class MessageConnection:
         self._inbox_bytes = 0
         self._inbox_high = 1 << 20  # set from the config once connected
         self._reading_paused = False
-        self._recv_waiter: asyncio.Future[None] | None = None
+        # The one coroutine waiting in recv*/recv_datagram, per queue.
+        self._waiters: dict[str, asyncio.Future[None] | None] = {"message": None, "datagram": None}
         self._read_closed: ConnectionClosed | None = None  # why nothing more will arrive
         self._datagrams: deque[bytes] = deque()
         self._datagram_limit = datagram_queue
-        self._datagram_waiter: asyncio.Future[None] | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self._send_lock = asyncio.Lock()
@@ -117,7 +117,7 @@ class MessageConnection:
             self._inbox.extend(frames)
             for frame in frames:
                 self._inbox_bytes += len(frame)
-            self._wake(self._recv_waiter)
+            self._wake(self._waiters["message"])
             if self._inbox_bytes > self._inbox_high and not self._reading_paused:
                 self._reading_paused = True
                 if self._transport is not None:
@@ -155,7 +155,7 @@ class MessageConnection:
             self.datagrams_dropped += 1
         self._datagrams.append(data)
         self.datagrams_received += 1
-        self._wake(self._datagram_waiter)
+        self._wake(self._waiters["datagram"])
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost = exc
@@ -165,7 +165,7 @@ class MessageConnection:
         else:
             self._close_reading(f"connection lost: {exc}", clean=False, cause=exc)
         self._writable.set()  # wake blocked senders: they will see the connection closed
-        self._wake(self._datagram_waiter)
+        self._wake(self._waiters["datagram"])
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -183,8 +183,8 @@ class MessageConnection:
         closed = ConnectionClosed(message, clean=clean)
         closed.__cause__ = cause
         self._read_closed = closed
-        self._wake(self._recv_waiter)
-        self._wake(self._datagram_waiter)
+        self._wake(self._waiters["message"])
+        self._wake(self._waiters["datagram"])
 
     @staticmethod
     def _wake(waiter: asyncio.Future[None] | None) -> None:
@@ -192,21 +192,26 @@ class MessageConnection:
             waiter.set_result(None)
 
     # --- receiving ------------------------------------------------------------------------------
+    async def _wait_for_item(self, queue: deque[bytes], kind: str) -> None:
+        """Return once ``queue`` holds an item; ``ConnectionClosed`` once none will come,
+        ``ConcurrencyError`` if another coroutine already waits on it."""
+        if self._waiters[kind] is not None:
+            raise ConcurrencyError(f"another coroutine is already waiting for a {kind}")
+        while not queue:
+            if self._read_closed is not None:
+                raise self._closed_error(self._read_closed)
+            waiter = self._loop.create_future()
+            self._waiters[kind] = waiter
+            try:
+                await waiter
+            finally:
+                self._waiters[kind] = None
+
     async def recv_bytes(self) -> bytes:
         """The next message as bytes. Raises ``ConnectionClosed`` once the peer closed and
         every message before the close was received; ``ConcurrencyError`` if another
         coroutine is already waiting in ``recv``/``recv_bytes``."""
-        if self._recv_waiter is not None:
-            raise ConcurrencyError("another coroutine is already waiting for a message")
-        while not self._inbox:
-            if self._read_closed is not None:
-                raise self._closed_error(self._read_closed)
-            waiter = self._loop.create_future()
-            self._recv_waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._recv_waiter = None
+        await self._wait_for_item(self._inbox, "message")
         frame = self._inbox.popleft()
         self._inbox_bytes -= len(frame)
         self.messages_received += 1
@@ -335,17 +340,7 @@ class MessageConnection:
     async def recv_datagram(self) -> bytes:
         """The next unreliable datagram. When the application falls behind, the queue keeps
         the newest ``datagram_queue`` and counts the rest in ``datagrams_dropped``."""
-        if self._datagram_waiter is not None:
-            raise ConcurrencyError("another coroutine is already waiting for a datagram")
-        while not self._datagrams:
-            if self._read_closed is not None:
-                raise self._closed_error(self._read_closed)
-            waiter = self._loop.create_future()
-            self._datagram_waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._datagram_waiter = None
+        await self._wait_for_item(self._datagrams, "datagram")
         return self._datagrams.popleft()
 
     @property

@@ -2,7 +2,7 @@
 temporary name, verify its SHA-256, then rename it into place.
 
 A file only ever appears under its final name complete and verified: the bytes go to a
-hidden ``.NAME.XXXX.part`` file in the output directory (the same file system, so the rename
+hidden ``.NAME.<random>.part`` file in the output directory (the same file system, so the rename
 is atomic) which is removed on any failure, disconnect or cancellation.
 """
 
