@@ -13,20 +13,17 @@ import asyncio
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from .. import messages
 from .exits import EXIT_FAILURE, EXIT_OK, CliError
-from .failures import CONNECTION_FAILURES, lost
 from .options import config_from, impairment_from
-from .progress import make_progress
 from .protocol import MAX_MESSAGE_SIZE
 from .receiver import Outcome, Receiver
-from .sender import inspect_files, send_files
-from .transfer import closing, peer_of, print_sent, send_summary
+from .sender import inspect_files
+from .transfer import peer_of, print_sent, send_summary, send_with_progress, shut_down
 from .units import format_bytes, format_duration, format_rate
 
 __all__ = ["generate_file", "run_demo"]
@@ -94,22 +91,11 @@ async def run_demo(args: argparse.Namespace) -> int:
                 max_message_size=MAX_MESSAGE_SIZE,
                 handshake_timeout=args.connect_timeout,
             )
-            progress = make_progress(json=args.json, stream=sys.stdout)
-            async with closing(conn):
-                try:
-                    sent = await send_files(conn, files, progress)
-                except CONNECTION_FAILURES as exc:
-                    raise lost(exc, "sending the demo file") from exc
-                finally:
-                    progress.close()
-                stats = dict(conn.stats)
+            sent, stats = await send_with_progress(
+                conn, files, as_json=args.json, what="sending the demo file"
+            )
         finally:
-            server.close()
-            try:
-                async with asyncio.timeout(10.0):
-                    await server.wait_closed()
-            except TimeoutError:
-                pass
+            await shut_down(server)
         received = out / source.name
         if not (outcomes and outcomes[-1].ok and received.is_file()):
             raise CliError("demo failed: the receiver did not store the file", EXIT_FAILURE)

@@ -20,9 +20,7 @@ from .demo import run_demo
 from .exits import EXIT_FAILURE, EXIT_INTERRUPTED, CliError
 from .options import (
     Parser,
-    add_common_options,
-    add_impairment_options,
-    add_timeout_options,
+    add_command_options,
     connect_address,
     listen_address,
     seconds,
@@ -45,9 +43,7 @@ def _add_send(commands: Any) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("address", type=connect_address, metavar="HOST:PORT")
-    add_common_options(parser)
-    add_timeout_options(parser, connect=True)
-    add_impairment_options(parser)
+    add_command_options(parser, connect=True)
     parser.set_defaults(command=run_send)
 
 
@@ -69,9 +65,7 @@ def _add_recv(commands: Any) -> None:
         metavar="SIZE",
         help="refuse a file that would leave less free disk space than this",
     )
-    add_common_options(parser)
-    add_timeout_options(parser, connect=False)
-    add_impairment_options(parser)
+    add_command_options(parser, connect=False)
     parser.set_defaults(command=run_recv)
 
 
@@ -85,9 +79,7 @@ def _add_perf(commands: Any) -> None:
     server = roles.add_parser("server", help="answer perf clients")
     server.add_argument("--listen", type=listen_address, required=True, metavar="[HOST]:PORT")
     server.add_argument("--once", action="store_true", help="exit after the first test")
-    add_common_options(server)
-    add_timeout_options(server, connect=False)
-    add_impairment_options(server)
+    add_command_options(server, connect=False)
     server.set_defaults(command=run_perf_server)
 
     client = roles.add_parser("client", help="run a test against a perf server")
@@ -101,9 +93,7 @@ def _add_perf(commands: Any) -> None:
     client.add_argument(
         "-i", "--interval", type=seconds, default=1.0, metavar="S", help="report period (0: none)"
     )
-    add_common_options(client)
-    add_timeout_options(client, connect=True)
-    add_impairment_options(client)
+    add_command_options(client, connect=True)
     client.set_defaults(command=run_perf_client)
 
 
@@ -114,9 +104,7 @@ def _add_demo(commands: Any) -> None:
         description="Send a generated file to a receiver on loopback over an impaired link.",
     )
     parser.add_argument("--size", type=size, default=32 * 2**20, help="default 32MiB")
-    add_common_options(parser, profile="throughput")  # the profile made for lossy paths
-    add_timeout_options(parser, connect=True)
-    add_impairment_options(parser)
+    add_command_options(parser, connect=True, profile="throughput")  # made for lossy paths
     parser.set_defaults(command=run_demo, loss=0.05, delay=0.010, reorder=0.01, seed=None)
 
 

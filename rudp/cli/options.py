@@ -27,6 +27,7 @@ from .units import parse_duration, parse_percent, parse_size
 __all__ = [
     "Address",
     "Parser",
+    "add_command_options",
     "add_common_options",
     "add_impairment_options",
     "add_timeout_options",
@@ -104,6 +105,15 @@ milliseconds = _argument_type("duration", lambda text: parse_duration(text, defa
 seconds = _argument_type("duration", lambda text: parse_duration(text, default_unit="s"))
 """argparse type: a duration whose bare numbers are seconds."""
 size = _argument_type("size", parse_size)
+
+
+def add_command_options(
+    parser: argparse.ArgumentParser, *, connect: bool, profile: str = "fair"
+) -> None:
+    """What every command takes: logging, JSON, profile, timeouts and the impairment flags."""
+    add_common_options(parser, profile=profile)
+    add_timeout_options(parser, connect=connect)
+    add_impairment_options(parser)
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, profile: str = "fair") -> None:

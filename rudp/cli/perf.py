@@ -27,6 +27,7 @@ from ..streams import open_connection, start_server
 from .exits import EXIT_FAILURE, EXIT_OK, CliError
 from .failures import CONNECTION_FAILURES, connecting, listening, lost, show_address
 from .options import config_from, impairment_from
+from .transfer import shut_down
 from .units import format_bytes, format_duration, format_rate
 
 __all__ = ["Plan", "run_perf_client", "run_perf_server"]
@@ -332,10 +333,5 @@ async def run_perf_server(args: argparse.Namespace) -> int:
         server.abort_clients()
         raise
     finally:
-        server.close()
-        try:
-            async with asyncio.timeout(10.0):
-                await server.wait_closed()
-        except TimeoutError:
-            pass
+        await shut_down(server)
     return EXIT_OK

@@ -30,7 +30,7 @@ from .options import config_from, impairment_from
 from .progress import make_progress
 from .protocol import MAX_MESSAGE_SIZE
 from .receiver import Outcome, Receiver
-from .sender import SentFile, inspect_files, send_files
+from .sender import LocalFile, SentFile, inspect_files, send_files
 from .units import format_bytes, format_duration, format_rate
 
 __all__ = [
@@ -61,6 +61,32 @@ async def close_quietly(conn: Any) -> None:
             await conn.close()
     except CONNECTION_FAILURES:
         return
+
+
+async def shut_down(server: Any) -> None:
+    """Stop serving and wait, bounded, for the server's connections to go."""
+    server.close()
+    try:
+        async with asyncio.timeout(_CLOSE_TIMEOUT):
+            await server.wait_closed()
+    except TimeoutError:
+        return
+
+
+async def send_with_progress(
+    conn: Any, files: list[LocalFile], *, as_json: bool, what: str
+) -> tuple[list[SentFile], dict[str, Any]]:
+    """Send ``files`` with a progress display, close ``conn``; the files and its last stats."""
+    progress = make_progress(json=as_json, stream=sys.stdout)
+    async with closing(conn):
+        try:
+            sent = await send_files(conn, files, progress)
+        except CONNECTION_FAILURES as exc:
+            raise lost(exc, what) from exc
+        finally:
+            progress.close()
+        stats = dict(conn.stats)
+    return sent, stats
 
 
 @asynccontextmanager
@@ -133,15 +159,9 @@ async def run_send(args: argparse.Namespace) -> int:
             max_message_size=MAX_MESSAGE_SIZE,
             handshake_timeout=args.connect_timeout,
         )
-    progress = make_progress(json=args.json, stream=sys.stdout)
-    async with closing(conn):
-        try:
-            sent = await send_files(conn, files, progress)
-        except CONNECTION_FAILURES as exc:
-            raise lost(exc, f"sending to {show_address(host, port)}") from exc
-        finally:
-            progress.close()
-        stats = dict(conn.stats)
+    sent, stats = await send_with_progress(
+        conn, files, as_json=args.json, what=f"sending to {show_address(host, port)}"
+    )
     if args.json:
         print(json.dumps(send_summary(sent, stats)))
     else:
@@ -229,10 +249,5 @@ async def run_recv(args: argparse.Namespace) -> int:
         server.abort_clients()  # Ctrl-C: reset the senders rather than leave them waiting
         raise
     finally:
-        server.close()
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
-                await server.wait_closed()
-        except TimeoutError:
-            pass
+        await shut_down(server)
     return next((code for code in map(_exit_code, outcomes) if code), EXIT_OK)
