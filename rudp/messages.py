@@ -159,7 +159,8 @@ class MessageConnection:
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost = exc
-        self._lost_clean = exc is None
+        # A reset we sent for a framing error reports exc=None, yet the end was not clean.
+        self._lost_clean = exc is None and (self._read_closed is None or self._read_closed.clean)
         if exc is None:
             self._close_reading("the connection is closed", clean=True)
         else:

@@ -152,6 +152,9 @@ async def test_peer_announcing_an_oversize_message_is_reset_and_told_why() -> No
         assert isinstance(info.value.__cause__, RemoteProtocolError)
         assert "5000 bytes" in str(info.value)
         assert server._decoder.buffered == 0  # never held the announced size
+        with pytest.raises(ConnectionClosed) as send_info:
+            await server.send("after the reset")
+        assert not send_info.value.clean
         with pytest.raises(ConnectionClosed) as peer_info:
             await client.recv()
         assert not peer_info.value.clean
