@@ -19,8 +19,10 @@
    moves ``--sim-bytes`` over a path with 10 ms one-way delay (RTT 20 ms), a 100 Mbit/s
    bottleneck (12.5e6 B/s) behind a one-BDP (250 kB) drop-tail queue, and independent random
    loss (default 0, 1, 2, 5, 10 and 20 %) in both directions, with a fixed ``--seed``, once per
-   ``Config.profile`` in ``--profiles`` (default ``fair`` = NewReno and ``throughput`` = the
-   model-based "bbr" controller). Reported per profile and loss rate: simulated transfer
+   name in ``--profiles``: a ``Config.profile`` name or a controller name from
+   ``rudp.core.congestion.CONTROLLERS`` (a default ``Config`` with that controller). The
+   default is ``newreno`` (the ``Config()`` default), ``fair`` (CUBIC) and ``throughput``
+   (the model-based "bbr" controller). Reported per profile and loss rate: simulated transfer
    seconds, goodput in MB/s (10^6 B) of simulated time, retransmitted segments, RTO
    timeouts, fast retransmits, drops on the links, and the wall-clock seconds the run took.
    Each run stops at ``--max-sim-time`` simulated seconds
@@ -58,7 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rudp.config import Config  # noqa: E402
+from rudp.config import PROFILE_NAMES, Config  # noqa: E402
+from rudp.core.congestion import CONTROLLERS  # noqa: E402
 from rudp.core.connection import Addr, Connection  # noqa: E402
 from rudp.core.endpoint import Endpoint  # noqa: E402
 from rudp.core.events import (  # noqa: E402
@@ -80,7 +83,7 @@ DEFAULT_SIM_BYTES = 8 * MiB
 QUICK_BYTES = 4 * MiB
 QUICK_SIM_BYTES = 1 * MiB
 DEFAULT_LOSSES = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0)  # percent
-DEFAULT_PROFILES = ("fair", "throughput")  # Config.profile names: newreno and bbr
+DEFAULT_PROFILES = ("newreno", "fair", "throughput")  # newreno, cubic and bbr
 CHUNK = 64 * KiB  # application write size
 
 ONE_WAY_DELAY = 0.010  # seconds
@@ -634,6 +637,13 @@ def print_sim_row(r: SimResult) -> None:
 # --- main --------------------------------------------------------------------------------------
 
 
+def sim_config_for(name: str) -> Config:
+    """A ``Config.profile`` by name, else a default ``Config`` with the controller ``name``."""
+    if name in PROFILE_NAMES or name not in CONTROLLERS:
+        return Config.profile(name)  # raises ValueError listing the profiles
+    return Config(congestion_control=name)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Baseline CPU cost and simulated goodput of the rudp protocol core.",
@@ -655,7 +665,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profiles",
         type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
         default=list(DEFAULT_PROFILES),
-        help="comma-separated Config.profile names for part 2 (fair,throughput)",
+        help="comma-separated Config.profile or controller names for part 2"
+        " (newreno,fair,throughput)",
     )
     parser.add_argument(
         "--max-sim-time",
@@ -736,7 +747,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_sim_header(args.sim_bytes, args.seed, args.max_sim_time)
         results = []
         for name in args.profiles:
-            sim_config = Config.profile(name)
+            sim_config = sim_config_for(name)
             for loss in args.loss:
                 result = run_sim(
                     args.sim_bytes,

@@ -176,12 +176,40 @@ class Config:
     def profile(cls, name: str, **changes: Any) -> Config:
         """A preset for a kind of traffic, with ``changes`` applied on top.
 
-        * ``"fair"``: the defaults (NewReno, which shares a bottleneck with kernel TCP).
+        * ``"fair"``: CUBIC (``"cubic"``, RFC 9438 with HyStart++), the loss-based controller
+          of kernel TCP, so it shares a bottleneck with it. The plain ``Config()`` default
+          stays ``"newreno"``: many tests pin NewReno's exact numbers through the default.
         * ``"throughput"``: the model-based controller (``"bbr"``), which paces at its
           bandwidth estimate and does not back off on random loss, with a 4 MiB send buffer
           (1 MiB low-water mark) so that holes awaiting retransmission do not cap the flight
           below 2 x BDP on long fat paths (1 MiB covers 100 Mbit/s only up to ~40 ms RTT
           with a loss round trip in flight).
+        * ``"background"``: LEDBAT (``"ledbat"``, RFC 6817), which keeps the queue it builds
+          near 60 ms and yields to every loss-based flow on a shared bottleneck: for bulk
+          transfers that must not slow anything else down.
+        * ``"latency"``: interactive traffic (games, RPC; KCP's "nodelay" ideas), each value a
+          departure from the RFC default:
+
+          - ``ack_delay = 0``: ACK every datagram at once, so the sender's RTT samples and loss
+            signals are never held back (RFC 9000 §13.2 allows 25 ms; RFC 5681 §4.2 0.5 s).
+          - ``dupack_threshold = 2``: fast retransmit on the 2nd duplicate ACK (RFC 5681 §3.2
+            and RFC 6675 DupThresh: 3; KCP ``fastresend = 2``). Small request/response flows
+            rarely have three segments behind a loss, and reordering is rare in practice.
+          - ``min_rto = 0.05``: RFC 6298 §2.4 says 1 s, Linux 200 ms, KCP 30 ms in nodelay
+            mode. 50 ms stays above twice a default peer's 25 ms delayed ACK, so a peer that
+            does not use this profile does not cause spurious timeouts on short paths.
+          - ``initial_rto = 0.3``: a lost INIT or COOKIE-ECHO costs 0.3 s instead of 1 s
+            (RFC 6298 §2.1). rudp takes its first RTT sample from the handshake, so this
+            only times the handshake; paths with an RTT above 0.3 s see one spurious INIT
+            retransmission and start with a one-segment window.
+          - ``max_rto = 10.0``: after an outage the sender probes at least every 10 s, so an
+            interactive session resumes within 10 s of the path coming back (RFC 6298 §2.5:
+            a maximum, if any, of at least 60 s). From an RTO at its minimum, the 16th
+            expiry (``max_retransmits`` 15) then fails the connection after ~93 s, not ~522 s.
+          - ``nagle = False`` (already the default): small writes leave at once.
+
+          The controller stays the ``Config`` default. Backing off more gently than doubling
+          (KCP's 1.5x) is not a ``Config`` setting; the RTO doubles (RFC 6298 §5.5).
         """
         presets = _PROFILES.get(name)
         if presets is None:
@@ -203,11 +231,20 @@ class Config:
 
 
 _PROFILES: dict[str, dict[str, Any]] = {
-    "fair": {},
+    "fair": {"congestion_control": "cubic"},
     "throughput": {
         "congestion_control": "bbr",
         "send_buffer_high": 4 * 1024 * 1024,
         "send_buffer_low": 1024 * 1024,
+    },
+    "background": {"congestion_control": "ledbat"},
+    "latency": {
+        "ack_delay": 0.0,
+        "dupack_threshold": 2,
+        "min_rto": 0.05,
+        "initial_rto": 0.3,
+        "max_rto": 10.0,
+        "nagle": False,
     },
 }
 PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILES)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rudp.config import MAX_WINDOW_SCALE, Config
+from rudp.config import MAX_WINDOW_SCALE, PROFILE_NAMES, Config
 
 
 def test_defaults_match_documented_rfc_values() -> None:
@@ -210,10 +210,40 @@ def test_hashable_and_equal_by_value() -> None:
 
 
 def test_profiles() -> None:
-    assert Config.profile("fair") == Config()
+    fair = Config.profile("fair")
+    assert fair.congestion_control == "cubic"
+    assert fair == Config(congestion_control="cubic")
+    assert Config.profile("fair", congestion_control="newreno") == Config()
     fast = Config.profile("throughput")
     assert fast.congestion_control == "bbr"
     assert (fast.send_buffer_high, fast.send_buffer_low) == (4 * 1024 * 1024, 1024 * 1024)
     assert Config.profile("throughput", nagle=True).nagle
-    with pytest.raises(ValueError, match="fair, throughput"):
+    with pytest.raises(ValueError, match="background, fair, latency, throughput"):
         Config.profile("turbo")
+
+
+def test_background_profile_is_ledbat() -> None:
+    background = Config.profile("background")
+    assert background == Config(congestion_control="ledbat")
+    assert Config.profile("background", initial_window_segments=2).initial_window_segments == 2
+
+
+def test_latency_profile_values() -> None:
+    latency = Config.profile("latency")
+    assert latency == Config(
+        ack_delay=0.0,  # RFC 9000 §13.2: 25 ms
+        dupack_threshold=2,  # RFC 5681 §3.2: 3
+        min_rto=0.05,  # RFC 6298 §2.4: 1 s
+        initial_rto=0.3,  # RFC 6298 §2.1: 1 s
+        max_rto=10.0,  # RFC 6298 §2.5: at least 60 s
+        nagle=False,
+    )
+    assert latency.min_rto >= 2 * Config().ack_delay  # a default peer's delayed ACK is safe
+    assert latency.congestion_control == Config().congestion_control
+    assert Config.profile("latency", max_rto=60.0).max_rto == 60.0
+
+
+def test_every_profile_is_valid_and_named() -> None:
+    for name in PROFILE_NAMES:
+        Config.profile(name).validate()
+    assert set(PROFILE_NAMES) >= {"fair", "throughput", "background", "latency"}

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from .cc_cubic import Cubic
+from .cc_ledbat import Ledbat
 from .cc_model import ModelBased
 
 __all__ = [
@@ -207,9 +209,25 @@ def _model_based(*, max_payload: int, initial_window_segments: int = _IW10_SEGME
     )
 
 
+def _ledbat(*, max_payload: int, initial_window_segments: int = _IW10_SEGMENTS) -> Ledbat:
+    return Ledbat(
+        max_payload=max_payload,
+        initial_window=initial_window(max_payload, initial_window_segments),
+    )
+
+
+def _cubic(*, max_payload: int, initial_window_segments: int = _IW10_SEGMENTS) -> Cubic:
+    return Cubic(
+        max_payload=max_payload,
+        initial_window=initial_window(max_payload, initial_window_segments),
+    )
+
+
 CONTROLLERS: dict[str, Callable[..., CongestionController]] = {
     "newreno": NewReno,
     "bbr": _model_based,  # cc_model.py
+    "cubic": _cubic,  # cc_cubic.py
+    "ledbat": _ledbat,  # cc_ledbat.py
 }
 """Known controllers by ``Config.congestion_control`` name; extended only by editing this dict."""
 

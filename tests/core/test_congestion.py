@@ -194,7 +194,7 @@ def test_idle_restart() -> None:
 
 
 def test_registry_and_factory() -> None:
-    assert set(CONTROLLERS) == {"newreno", "bbr"}
+    assert set(CONTROLLERS) == {"newreno", "bbr", "cubic", "ledbat"}
     cc = make_controller("newreno", max_payload=1460, initial_window_segments=10)
     assert isinstance(cc, NewReno)
     assert cc.cwnd == 14600
@@ -205,8 +205,8 @@ def test_registry_and_factory() -> None:
 
 
 def test_unknown_controller_lists_known_names() -> None:
-    with pytest.raises(ValueError, match="bbr, newreno"):
-        make_controller("cubic", max_payload=SMSS, initial_window_segments=10)
+    with pytest.raises(ValueError, match="bbr, cubic, ledbat, newreno"):
+        make_controller("vegas", max_payload=SMSS, initial_window_segments=10)
 
 
 events = st.one_of(
