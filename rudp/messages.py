@@ -92,7 +92,9 @@ class MessageConnection:
         self._writable.set()
         self._send_lock = asyncio.Lock()
         self._senders_waiting = 0  # sends in the slow path: later sends queue behind them
-        self._closing = False
+        self._closing = False  # close() or abort() was called: new sends are refused
+        self._close_sent = False  # the transport was told to close
+        self._aborted = False  # abort() was called: the end is not a clean one
         self._lost: Exception | None = None
         self._lost_clean = False
         self._closed: asyncio.Future[None] = loop.create_future()
@@ -159,9 +161,16 @@ class MessageConnection:
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost = exc
-        # A reset we sent for a framing error reports exc=None, yet the end was not clean.
-        self._lost_clean = exc is None and (self._read_closed is None or self._read_closed.clean)
-        if exc is None:
+        # A local abort, or a reset we sent for a framing error, reports exc=None, yet the
+        # end was not clean: messages may have been dropped on either side.
+        self._lost_clean = (
+            exc is None
+            and not self._aborted
+            and (self._read_closed is None or self._read_closed.clean)
+        )
+        if exc is None and self._aborted:
+            self._close_reading("the connection was aborted", clean=False)
+        elif exc is None:
             self._close_reading("the connection is closed", clean=True)
         else:
             self._close_reading(f"connection lost: {exc}", clean=False, cause=exc)
@@ -280,6 +289,8 @@ class MessageConnection:
         if size > self._max:
             raise MessageTooLarge(f"message of {size} bytes exceeds max_message_size={self._max}")
         transport = self._writable_transport()
+        if self._closing:
+            raise ConnectionClosed("the connection is closing", clean=True)
         prefix = encode_prefix(size)
         if not self._senders_waiting and self._writable.is_set() and size <= _WRITE_CHUNK:
             # The common case: no send queued ahead and room in the buffer, one step.
@@ -289,7 +300,9 @@ class MessageConnection:
                 transport.write(prefix)
                 transport.write(data)
         else:
-            # Sends leave in call order: the lock queues them first come, first served.
+            # Sends leave in call order: the lock queues them first come, first served. A
+            # send that got this far is delivered even if close() is called meanwhile (close
+            # queues behind it); only a lost connection stops it.
             self._senders_waiting += 1
             try:
                 async with self._send_lock:
@@ -301,7 +314,18 @@ class MessageConnection:
                 self._senders_waiting -= 1
         self.messages_sent += 1
         if wait_acked:
-            await transport.wait_acked(transport.bytes_written)
+            await self._wait_acked(transport, transport.bytes_written)
+
+    async def _wait_acked(self, transport: RudpTransport, offset: int) -> None:
+        """Wait until the peer acknowledged the stream up to ``offset``; a connection that
+        ends first raises ``ConnectionClosed``."""
+        try:
+            await transport.wait_acked(offset)
+        except (ConnectionError, TimeoutError) as exc:
+            closed = ConnectionClosed(
+                f"connection lost before the peer acknowledged the message: {exc}", clean=False
+            )
+            raise closed from exc
 
     async def _write_chunked(self, transport: RudpTransport, view: memoryview) -> None:
         """Write ``view`` a chunk at a time. Cancelled halfway, the stream would hold half a
@@ -321,13 +345,14 @@ class MessageConnection:
             await self._writable.wait()
 
     def _writable_transport(self) -> RudpTransport:
+        """The transport while it takes writes; ``ConnectionClosed`` once it does not."""
         transport = self._transport
         if self._lost is not None or self._closed.done():
             closed = ConnectionClosed("the connection is closed", clean=self._lost_clean)
             closed.__cause__ = self._lost
             raise closed
-        if transport is None or self._closing or transport.is_closing():
-            raise ConnectionClosed("the connection is closing", clean=True)
+        if transport is None or transport.is_closing():
+            raise ConnectionClosed("the connection is closing", clean=not self._aborted)
         return transport
 
     # --- unreliable datagrams -------------------------------------------------------------------
@@ -335,6 +360,8 @@ class MessageConnection:
         """Send one unreliable datagram: at most once, never retransmitted, within the
         congestion window. ``DatagramTooLarge`` if it does not fit one packet."""
         transport = self._writable_transport()
+        if self._closing:
+            raise ConnectionClosed("the connection is closing", clean=True)
         transport.send_datagram(data)
         self.datagrams_sent += 1
 
@@ -353,18 +380,25 @@ class MessageConnection:
 
     # --- closing and introspection --------------------------------------------------------------
     async def close(self) -> None:
-        """Graceful close: messages already sent are delivered, then FIN; returns once the
-        peer has acknowledged everything (or the connection failed)."""
-        if not self._closing and self._transport is not None:
-            self._closing = True
-            async with self._send_lock:  # a large message being written finishes first
-                self._transport.close()
+        """Graceful close: messages already sent (including those still waiting for room in
+        the send buffer) are delivered, then FIN; returns once the peer has acknowledged
+        everything (or the connection failed). Sends made after ``close()`` raise
+        ``ConnectionClosed``. Cancelled, it leaves the connection open; call ``abort()``."""
+        self._closing = True
+        transport = self._transport
+        if transport is not None and not self._close_sent:
+            async with self._send_lock:  # sends queued before close() go first
+                if not self._close_sent:
+                    self._close_sent = True
+                    transport.close()
         await self.wait_closed()
 
     def abort(self) -> None:
-        """Reset the connection now; unsent and undelivered messages are dropped."""
+        """Reset the connection now; unsent and undelivered messages are dropped, and a
+        ``recv`` waiting here raises ``ConnectionClosed(clean=False)``."""
         self._closing = True
-        if self._transport is not None:
+        if self._transport is not None and self._lost is None and not self._closed.done():
+            self._aborted = True
             self._transport.abort()
 
     async def wait_closed(self) -> None:
