@@ -132,7 +132,7 @@ def print_sent(sent: list[SentFile], stats: dict[str, Any]) -> None:
     """One line per verified file, then the totals when there were several."""
     for f in sent:
         print(
-            f"{f.name}: checksum OK (sha256 {f.sha256[:16]}...), {format_bytes(f.size)} in "
+            f"{f.name}: checksum OK (sha256 {f.sha256}), {format_bytes(f.size)} in "
             f"{format_duration(f.seconds)}, goodput {format_rate(f.goodput)}, "
             f"{f.retransmitted} segments retransmitted"
         )
@@ -189,7 +189,7 @@ def _print_outcome(outcome: Outcome, *, as_json: bool) -> None:
         print(
             f"received {outcome.name} ({format_bytes(outcome.size)}) from {outcome.peer} in "
             f"{format_duration(outcome.seconds)}, {format_rate(rate)}: checksum OK "
-            f"(sha256 {outcome.sha256[:16]}...)",
+            f"(sha256 {outcome.sha256})",
             flush=True,
         )
     else:
