@@ -24,6 +24,7 @@ from .exits import (
     EXIT_OK,
     EXIT_REJECTED,
     CliError,
+    print_unexpected,
 )
 from .failures import CONNECTION_FAILURES, connecting, listening, lost, show_address
 from .options import config_from, impairment_from
@@ -221,8 +222,12 @@ async def run_recv(args: argparse.Namespace) -> int:
     receiver = Receiver(out, report=report, min_free=args.min_free)
 
     async def handler(conn: Any) -> None:
+        peer = peer_of(conn)
         try:
-            await receiver.handle(conn, peer_of(conn))
+            await receiver.handle(conn, peer)
+        except Exception as exc:  # a bug: one line (no traceback), and serve the next sender
+            conn.abort()
+            print_unexpected(exc, verbose=args.verbose, doing=f"receiving from {peer}")
         finally:
             first_done.set()
 

@@ -59,17 +59,35 @@ async def test_a_file_replaces_one_of_the_same_name(tmp_path: Path, receiver: Re
     assert sha256_of(receiver.out / "same.bin") == sha256_of(path)
 
 
-async def test_a_large_file_over_an_impaired_link(tmp_path: Path, receiver: Receiver) -> None:
-    """64 MiB by default (a few seconds on loopback with the throughput profile);
-    RUDP_CLI_BIG_BYTES changes it."""
-    path = write_random(tmp_path / "big.bin", BIG, seed=9)
+async def test_a_large_file_among_others_over_an_impaired_link(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """64 MiB by default (a few seconds on loopback with the throughput profile), between an
+    empty file and a small one on the same connection; RUDP_CLI_BIG_BYTES changes the size."""
+    files = [
+        write_random(tmp_path / "empty.bin", 0),
+        write_random(tmp_path / "big.bin", BIG, seed=9),
+        write_random(tmp_path / "small.bin", 70_000, seed=10),
+    ]
     result = await run(
-        "send", str(path), receiver.address,
+        "send", *map(str, files), receiver.address,
         "--profile", "throughput", "--loss", "2", "--delay", "5ms", "--reorder", "1", "--seed", "3",
         timeout=120,
     )  # fmt: skip
     assert result.code == 0, result.stderr
-    assert sha256_of(receiver.out / "big.bin") == sha256_of(path)
+    for path in files:
+        assert sha256_of(receiver.out / path.name) == sha256_of(path)
+        assert f"{path.name}: checksum OK (sha256 {sha256_of(path)})" in result.stdout
+    assert receiver.leftovers() == []
+
+
+async def test_a_name_as_long_as_the_file_system_allows(tmp_path: Path, receiver: Receiver) -> None:
+    name = "n" * 251 + ".bin"  # 255 bytes: longer than any temporary name can embed
+    path = write_random(tmp_path / name, 1000)
+    result = await run("send", str(path), receiver.address)
+    assert result.code == 0, result.stderr
+    assert sha256_of(receiver.out / name) == sha256_of(path)
+    assert receiver.leftovers() == []
 
 
 async def test_recv_once_exits_after_the_first_connection(tmp_path: Path) -> None:
