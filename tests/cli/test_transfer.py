@@ -100,19 +100,29 @@ async def test_recv_once_exits_after_the_first_connection(tmp_path: Path) -> Non
     assert events[-1]["event"] == "received" and events[-1]["ok"] is True
 
 
-@pytest.mark.parametrize("args", [[], ["-R"], ["--bidir"]], ids=["up", "down", "bidir"])
-async def test_perf(tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "directions"),
+    [
+        (["-n", "2MiB"], ["up"]),
+        (["-n", "2MiB", "-R"], ["down"]),
+        (["-n", "2MiB", "--bidir"], ["up", "down"]),
+        (["-t", "0.3"], ["up"]),
+    ],
+    ids=["up", "down", "bidir", "duration"],
+)
+async def test_perf(tmp_path: Path, args: list[str], directions: list[str]) -> None:
     server = await spawn("perf", "server", "--listen", "127.0.0.1:0", "--once")
     line = (await read_until(server, b"listening on")).decode()
     port = line.rsplit(":", 1)[1].strip()
-    result = await run("perf", "client", f"127.0.0.1:{port}", "-n", "2MiB", "--json", *args)
+    result = await run("perf", "client", f"127.0.0.1:{port}", "--json", *args)
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
-    directions = {"up": ["up"], "-R": ["down"], "--bidir": ["up", "down"]}[
-        args[0] if args else "up"
-    ]
+    assert report["mode"] == {"up": "up", "down": "down"}.get("+".join(directions), "bidir")
     for name in directions:
-        assert report[name]["bytes"] == 2 * 2**20
+        if "-n" in args:
+            assert report[name]["bytes"] == 2 * 2**20
+        else:  # for 0.3 s, then the last block in flight
+            assert report[name]["bytes"] > 0 and 0.25 < report[name]["seconds"] < 5.0
         assert report[name]["goodput_bytes_per_second"] > 0
         assert report[name]["srtt"] > 0
     served = await finish(server)
