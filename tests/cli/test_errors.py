@@ -70,6 +70,12 @@ async def test_unresolvable_host(tmp_path: Path) -> None:
     assert_fails(result, exits.EXIT_USAGE, "cannot resolve host 'no-such-host.invalid'")
 
 
+async def test_output_directory_that_is_a_file(tmp_path: Path) -> None:
+    path = write_random(tmp_path / "a", 10)
+    result = await run("recv", "--listen", "127.0.0.1:0", "--out", str(path))
+    assert_fails(result, exits.EXIT_INPUT, f"cannot use output directory {path}")
+
+
 async def test_bad_impairment_value(tmp_path: Path) -> None:
     path = write_random(tmp_path / "a", 10)
     result = await run("send", str(path), "127.0.0.1:9", "--loss", "150")

@@ -127,3 +127,33 @@ def test_a_terminal_gets_a_rich_bar_with_every_field() -> None:
 def test_json_and_pipes_get_no_bar() -> None:
     assert not isinstance(make_progress(json=True, stream=Terminal()), RichProgress | PlainProgress)
     assert isinstance(make_progress(json=False, stream=io.StringIO()), PlainProgress)
+
+
+COMMON = ["--loss", "5", "--delay", "10ms", "--jitter", "2", "--reorder", "1", "--duplicate",
+          "0.5", "--seed", "4", "--profile", "throughput", "-vv", "--json"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send", "a", "127.0.0.1:9"],
+        ["recv", "--listen", ":0"],
+        ["perf", "server", "--listen", ":0"],
+        ["perf", "client", "127.0.0.1:9"],
+        ["demo"],
+    ],
+    ids=["send", "recv", "perf-server", "perf-client", "demo"],
+)
+def test_every_command_takes_the_impairment_profile_log_and_json_options(argv: list[str]) -> None:
+    args = build_parser().parse_args([*argv, *COMMON])
+    impairment = impairment_from(args)
+    assert impairment is not None
+    assert (impairment.loss, impairment.jitter, impairment.reorder, impairment.duplicate) == (
+        0.05,
+        pytest.approx(0.002),
+        0.01,
+        0.005,
+    )
+    assert impairment.delay == pytest.approx(0.01) and impairment.seed == 4
+    assert (args.profile, args.verbose, args.json) == ("throughput", 2, True)
+    assert config_from(args).congestion_control == "bbr"
