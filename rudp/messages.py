@@ -82,6 +82,7 @@ class MessageConnection:
         self._inbox: deque[bytes] = deque()
         self._inbox_bytes = 0
         self._inbox_high = 1 << 20  # set from the config once connected
+        self._buffer_max = 1 << 26  # the send buffer's hard bound, likewise
         self._reading_paused = False
         # The one coroutine waiting in recv*/recv_datagram, per queue.
         self._waiters: dict[str, asyncio.Future[None] | None] = {"message": None, "datagram": None}
@@ -109,6 +110,7 @@ class MessageConnection:
         self._transport = transport
         config = transport.config
         self._inbox_high = config.recv_buffer_size
+        self._buffer_max = config.send_buffer_max
         if self._datagram_limit is None:
             self._datagram_limit = config.datagram_recv_queue
 
@@ -292,7 +294,12 @@ class MessageConnection:
         if self._closing:
             raise ConnectionClosed("the connection is closing", clean=True)
         prefix = encode_prefix(size)
-        if not self._senders_waiting and self._writable.is_set() and size <= _WRITE_CHUNK:
+        if (
+            not self._senders_waiting
+            and self._writable.is_set()
+            and size <= _WRITE_CHUNK
+            and transport.get_write_buffer_size() + size + len(prefix) <= self._buffer_max
+        ):
             # The common case: no send queued ahead and room in the buffer, one step.
             if size <= 4096:
                 transport.write(prefix + bytes(data))
@@ -308,8 +315,7 @@ class MessageConnection:
                 async with self._send_lock:
                     await self._wait_writable()
                     transport = self._writable_transport()
-                    transport.write(prefix)
-                    await self._write_chunked(transport, memoryview(data).cast("B"))
+                    await self._write_framed(transport, prefix, memoryview(data).cast("B"))
             finally:
                 self._senders_waiting -= 1
         self.messages_sent += 1
@@ -327,17 +333,34 @@ class MessageConnection:
             )
             raise closed from exc
 
-    async def _write_chunked(self, transport: RudpTransport, view: memoryview) -> None:
-        """Write ``view`` a chunk at a time. Cancelled halfway, the stream would hold half a
-        message, so the connection is reset instead."""
+    async def _write_framed(
+        self, transport: RudpTransport, prefix: bytes, view: memoryview
+    ) -> None:
+        """Write ``prefix`` and ``view`` a piece at a time, waiting between pieces for the
+        buffer to drain below its high-water mark, and before each for room under its hard
+        bound (``send_buffer_max``). Interrupted after the prefix (cancelled, or the connection
+        failed), the stream would hold half a message, so the connection is reset."""
+        step = min(_WRITE_CHUNK, max(1, (self._buffer_max - len(prefix)) // 2))
+        started = False
         try:
-            for start in range(0, len(view), _WRITE_CHUNK):
+            for start in range(0, len(view) or 1, step):
+                piece = view[start : start + step]
                 if start:
                     await self._wait_writable()
                     transport = self._writable_transport()
-                transport.write(view[start : start + _WRITE_CHUNK])
-        except asyncio.CancelledError:
-            self.abort()
+                head = b"" if started else prefix
+                over = transport.get_write_buffer_size() + len(head) + len(piece)
+                over -= self._buffer_max
+                if over > 0:  # wait for the acknowledgements that make room
+                    await self._wait_acked(transport, transport.bytes_acked + over)
+                    transport = self._writable_transport()
+                if not started:
+                    transport.write(prefix)
+                    started = True
+                transport.write(piece)
+        except BaseException:
+            if started:
+                self.abort()
             raise
 
     async def _wait_writable(self) -> None:

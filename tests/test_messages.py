@@ -539,3 +539,20 @@ async def test_msgpack_lengths_past_the_message_are_refused_before_allocating(
             await server.recv()
         assert await server.recv() == "after"
         await client.close()
+
+
+async def test_messages_fit_a_send_buffer_whose_hard_bound_is_its_watermark() -> None:
+    """send_buffer_max = send_buffer_high: a message that would overflow the hard bound waits
+    for acknowledgements instead of leaving a length prefix without its message."""
+    config = FAST.replace(
+        send_buffer_high=256 * 1024, send_buffer_max=256 * 1024, send_buffer_low=64 * 1024
+    )
+    impairment = rudp.Impairment(delay=0.01, seed=1)  # bytes stay unacknowledged a while
+    messages_sent = [b"a" * 100_000, b"b" * 200_000, b"c" * 300_000, b"d" * 10]
+    async with asyncio.timeout(TIMEOUT), served(config=config) as (accepted, port):
+        client, server = await pair(accepted, port, config=config, impairment=impairment)
+        for data in messages_sent:
+            await client.send_bytes(data)
+        for data in messages_sent:
+            assert await server.recv_bytes() == data
+        await client.close()
