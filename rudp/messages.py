@@ -35,7 +35,7 @@ from .errors import (
     MessageTooLarge,
     RemoteProtocolError,
 )
-from .wire.framing import FrameDecoder, MessageTooLargeError, encode_prefix
+from .wire.framing import MAX_PREFIX_SIZE, FrameDecoder, MessageTooLargeError, encode_prefix
 from .wire.packet import ResetReason
 
 __all__ = [
@@ -51,6 +51,9 @@ logger = logging.getLogger("rudp.messages")
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 # Large messages are written in pieces, waiting for the send buffer in between.
 _WRITE_CHUNK = 256 * 1024
+# Messages up to this size are joined to their prefix and written at once; larger ones are
+# written after it, uncopied.
+_JOIN_BELOW = 4096
 
 MessageHandler = Callable[["MessageConnection"], Awaitable[None]]
 
@@ -83,6 +86,9 @@ class MessageConnection:
         self._inbox_bytes = 0
         self._inbox_high = 1 << 20  # set from the config once connected
         self._buffer_max = 1 << 26  # the send buffer's hard bound, likewise
+        # A small message written while writing is not paused cannot pass the hard bound
+        # (the buffer is then at most the high-water mark), unless the two nearly meet.
+        self._small_fits = True
         self._reading_paused = False
         # The one coroutine waiting in recv*/recv_datagram, per queue.
         self._waiters: dict[str, asyncio.Future[None] | None] = {"message": None, "datagram": None}
@@ -111,6 +117,9 @@ class MessageConnection:
         config = transport.config
         self._inbox_high = config.recv_buffer_size
         self._buffer_max = config.send_buffer_max
+        self._small_fits = (
+            config.send_buffer_high + _JOIN_BELOW + MAX_PREFIX_SIZE <= config.send_buffer_max
+        )
         if self._datagram_limit is None:
             self._datagram_limit = config.datagram_recv_queue
 
@@ -285,9 +294,12 @@ class MessageConnection:
     ) -> None:
         """Send ``data`` as one message. Waits while the send buffer is above its high-water
         mark; ``MessageTooLarge`` (nothing sent) above ``max_message_size``."""
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if type(data) is bytes:
+            size = len(data)
+        elif isinstance(data, bytes | bytearray | memoryview):
+            size = memoryview(data).nbytes
+        else:
             raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        size = memoryview(data).nbytes
         if size > self._max:
             raise MessageTooLarge(f"message of {size} bytes exceeds max_message_size={self._max}")
         transport = self._writable_transport()
@@ -298,10 +310,14 @@ class MessageConnection:
             not self._senders_waiting
             and self._writable.is_set()
             and size <= _WRITE_CHUNK
-            and transport.get_write_buffer_size() + size + len(prefix) <= self._buffer_max
+            and (
+                self._small_fits
+                if size <= _JOIN_BELOW
+                else transport.get_write_buffer_size() + size + len(prefix) <= self._buffer_max
+            )
         ):
             # The common case: no send queued ahead and room in the buffer, one step.
-            if size <= 4096:
+            if size <= _JOIN_BELOW:
                 transport.write(prefix + bytes(data))
             else:
                 transport.write(prefix)
