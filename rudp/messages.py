@@ -78,6 +78,8 @@ class MessageConnection:
     ) -> None:
         if max_message_size < 0:
             raise ValueError(f"max_message_size must be >= 0, not {max_message_size}")
+        if datagram_queue is not None and datagram_queue < 1:
+            raise ValueError(f"datagram_queue must be >= 1, not {datagram_queue}")
         self._loop = loop
         self._max = max_message_size
         self._transport: RudpTransport | None = None
@@ -162,8 +164,7 @@ class MessageConnection:
             self._close_reading("the peer closed the connection", clean=True)
 
     def _on_datagram(self, data: bytes) -> None:
-        limit = self._datagram_limit or 1
-        if len(self._datagrams) >= limit:
+        if len(self._datagrams) >= (self._datagram_limit or 1):
             self._datagrams.popleft()
             self.datagrams_dropped += 1
         self._datagrams.append(data)

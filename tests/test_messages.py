@@ -556,3 +556,9 @@ async def test_messages_fit_a_send_buffer_whose_hard_bound_is_its_watermark() ->
         for data in messages_sent:
             assert await server.recv_bytes() == data
         await client.close()
+
+
+@pytest.mark.parametrize(("option", "value"), [("max_message_size", -1), ("datagram_queue", 0)])
+async def test_bad_limits_are_refused_before_connecting(option: str, value: int) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be >= "):
+        await messages.connect(HOST, 9, **{option: value})
