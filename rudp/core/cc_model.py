@@ -239,7 +239,8 @@ class ModelBased(Undoable):
         while len(marks) > 2 and now - marks[1][0] >= interval:
             marks.popleft()
         then, before = marks[0]
-        if now - then >= interval:
+        # now > then: a coarse clock (uvloop's ticks in ms) can make both spans 0 on loopback.
+        if now - then >= interval and now > then:
             sample = (delivered - before) / (now - then)
             if sample > self._round_max_bw:
                 self._round_max_bw = sample
