@@ -90,7 +90,10 @@ class RecoveryLayer(HandshakeLayer):
         rack = self._rack
         before = rack.xmit_ts
         rack.on_delivered(sent_at, top, now)
-        return rack.rtt if rack.xmit_ts != before else None
+        if rack.xmit_ts == before or rack.rtt is None:
+            return None
+        granularity = self.config.clock_granularity
+        return rack.rtt if rack.rtt > granularity else granularity
 
     def _rack_detect(self, now: float) -> None:
         """Deem lost every first transmission sent before the newest delivered one and more
@@ -113,6 +116,11 @@ class RecoveryLayer(HandshakeLayer):
             srtt=srtt,
         )
         wait = rtt + reo_wnd
+        granularity = self.config.clock_granularity
+        if wait < granularity:
+            wait = (
+                granularity  # a coarse clock (uvloop ticks in ms) can measure 0 (RFC 9002 §6.1.2)
+            )
         deadline: float | None = None
         xmit = self._xmit
         una = sb.snd_una
