@@ -160,18 +160,20 @@ class ReceiveLayer(RecoveryLayer):
                     if end > top:
                         top = end
                     rack.on_original_delivered(start, end, retransmitted_below=orig_floor)
-        path_rtt = self._rack_on_delivery(top, orig_floor, now) if top else None
-        if (delivered or newly_sacked) and tsecr:
-            sample = (timestamp(now) - tsecr) & MASK32
-            if sample < 0x80000000:
-                self.rtt.on_sample(sample / 1e6)  # RFC 7323 §4: unambiguous, no Karn needed
-                if ack > una and path_rtt is None:
-                    # While a hole is open the peer echoes the TSval of its last in-order
-                    # segment (RFC 7323 §4.3), so a pure SACK's sample includes the time the
-                    # hole has been open: fine for the RTO, not for the controller.
-                    cc.on_rtt_sample(sample / 1e6, now=now)
-        if path_rtt is not None:
-            cc.on_rtt_sample(path_rtt, now=now)  # the newest delivery's own round trip
+        # RTT: the newest delivered first transmission's own round trip (from the send-time
+        # log) when there is one, else the timestamp echo of an ACK that advances snd_una
+        # (RFC 7323 §4.1: unambiguous, no Karn needed). A pure SACK's echo is not used: while
+        # a hole is open the peer echoes the TSval of its last in-order segment (§4.3).
+        sample = self._rack_on_delivery(top, orig_floor, now) if top else None
+        if sample is None and ack > una and tsecr:
+            echo = (timestamp(now) - tsecr) & MASK32
+            if echo < 0x80000000:
+                sample = echo / 1e6
+        if sample is not None:
+            # ExpectedSamples = ceil(FlightSize / (2 SMSS)) (RFC 7323 Appendix G): an ACK
+            # per two segments, so the estimator still moves once per round trip.
+            self.rtt.on_sample(sample, per_rtt=-(-(self._sb.outstanding) // (2 * self._smss)) or 1)
+            cc.on_rtt_sample(sample, now=now)
         if ack > una:
             self._dupacks = 0
             self._rto_count = 0

@@ -9,7 +9,7 @@ from ..errors import (
     HandshakeTimeout,
 )
 from .conn_receive import ReceiveLayer
-from .sendbuf import RTO_RECOVERY
+from .sendbuf import FAST_RECOVERY, RTO_RECOVERY
 from .state import RECEIVING, SYNCHRONIZED, ConnState, Trigger
 
 __all__ = ["TimerLayer"]
@@ -157,7 +157,13 @@ class TimerLayer(ReceiveLayer):
             return
         self.stats.rto_timeouts += 1
         self._begin_undo_episode()
+        ssthresh = cc.ssthresh
         cc.on_retransmission_timeout(bytes_in_flight=self._flight_size(), now=now)
+        if sb.recovery == FAST_RECOVERY and cc.ssthresh < ssthresh:
+            # A timeout inside fast recovery keeps the ssthresh that recovery set (as Linux's
+            # tcp_enter_loss): PRR has been shrinking the flight, so halving it again would
+            # cut the window twice for one loss event.
+            cc.ssthresh = ssthresh
         self._check_persistent_congestion(now)
         self.rtt.on_timeout()
         if sb.recovery != RTO_RECOVERY:

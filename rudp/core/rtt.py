@@ -83,8 +83,15 @@ class RttEstimator:
             return self._max_rto
         return value
 
-    def on_sample(self, rtt: float) -> None:
-        """Fold in one RTT measurement (seconds); negative or non-finite samples are ignored."""
+    def on_sample(self, rtt: float, *, per_rtt: int = 1) -> None:
+        """Fold in one RTT measurement (seconds); negative or non-finite samples are ignored.
+
+        ``per_rtt`` is how many samples a round trip brings (RFC 7323 Appendix G's
+        ExpectedSamples): the gains become alpha / per_rtt and beta / per_rtt, so SRTT and
+        RTTVAR move per round trip as RFC 6298 intends for one sample per RTT. With a sample
+        on every ACK and the plain gains, RTTVAR decays to nothing within a round trip while
+        a queue builds, and the RTO fires before the ACKs that are merely late.
+        """
         if not 0.0 <= rtt < _INF:
             return
         self.latest_rtt = rtt
@@ -100,8 +107,10 @@ class RttEstimator:
             diff = srtt - rtt
             if diff < 0.0:
                 diff = -diff
-            rttvar = (1.0 - _BETA) * self.rttvar + _BETA * diff
-            srtt = (1.0 - _ALPHA) * srtt + _ALPHA * rtt
+            alpha = _ALPHA / per_rtt
+            beta = _BETA / per_rtt
+            rttvar = (1.0 - beta) * self.rttvar + beta * diff
+            srtt = (1.0 - alpha) * srtt + alpha * rtt
         self.srtt = srtt
         self.rttvar = rttvar
         # RFC 6298 §2.2-2.3: RTO = SRTT + max(G, K*RTTVAR).

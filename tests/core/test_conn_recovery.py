@@ -62,7 +62,7 @@ def test_a_probe_reveals_a_two_segment_tail_loss_and_rack_repairs_it() -> None:
     assert conn.get_timer() == pytest.approx(start + 2 * 0.02, abs=1e-5)  # PTO, not RTO
     assert sim.run_until(lambda: len(server.log(srv).received) == 12_000, start + 5)
     assert sim.clock.now - start == pytest.approx(0.09, abs=1e-5)
-    assert data_sends(trace, start) == [0.0] * 10 + [0.059999, 0.079999]
+    assert data_sends(trace, start) == pytest.approx([0.0] * 10 + [0.06, 0.08], abs=1e-5)
     stats = conn.stats
     assert (stats.tlp_probes, stats.rto_timeouts, stats.fast_retransmits) == (1, 0, 1)
     assert stats.rack_marked == 1 and stats.segments_retransmitted == 2
@@ -310,23 +310,22 @@ def test_a_partition_is_persistent_congestion_and_the_controller_starts_over(
 
 def test_slow_start_paces_the_initial_window_at_twice_cwnd_per_srtt() -> None:
     """After the handshake (SRTT 20 ms) NewReno's 12,000 B window goes out at 2 x cwnd /
-    SRTT = 1.2 MB/s: a 2-segment burst (the pacer's floor; 1 ms of the rate is one segment),
-    then one segment per millisecond, each departure an exact deadline of the connection's
-    single timer."""
+    SRTT = 1.2 MB/s in 2-segment bursts (the pacer's floor; 1 ms of the rate is one
+    segment): a burst now, the next when the bucket is full again 2 ms later, each departure
+    an exact deadline of the connection's single timer."""
     trace: list[TraceRecord] = []
     sim, client, server = make_pair(impairment=Impairment(delay=DELAY), trace=trace)
     conn = connect(sim, client, server)
-    assert conn.srtt == pytest.approx(0.02, abs=1e-5)
+    srtt = conn.srtt
+    assert srtt == pytest.approx(0.02, abs=1e-5)
     start = sim.clock.now
     conn.send(bytes(10 * 1200))
     sim.flush()
-    step = 1200 / (2 * 12_000 / conn.srtt)
-    assert conn.get_timer() == pytest.approx(start + step, abs=1e-9)
+    burst_gap = 2 * 1200 / (2 * 12_000 / srtt)
+    assert conn.get_timer() == pytest.approx(start + burst_gap, abs=1e-9)
     sim.run_until(lambda: conn.stats.payload_bytes_sent == 12_000, start + 1)
-    sends = data_sends(trace, start)
-    assert sends[:2] == [0.0, 0.0]
-    gaps = [round(b - a, 6) for a, b in zip(sends[1:], sends[2:], strict=False)]
-    assert gaps == [pytest.approx(step, abs=2e-6)] * 8
+    expected = [round(burst_gap * (i // 2), 6) for i in range(10)]
+    assert data_sends(trace, start) == pytest.approx(expected, abs=2e-6)
 
 
 def test_congestion_avoidance_paces_at_1_2_cwnd_per_srtt_and_pacing_can_be_off() -> None:
@@ -336,11 +335,19 @@ def test_congestion_avoidance_paces_at_1_2_cwnd_per_srtt_and_pacing_can_be_off()
     conn.cc.ssthresh = conn.cc.cwnd  # leave slow start
     conn.send(bytes(10 * 1200))
     out = client.endpoint.datagrams_to_send(now=sim.clock.now)
-    assert len(out) == 2  # the burst; then a segment per 1200 / (1.2 x cwnd / SRTT) s
+    assert len(out) == 2  # the burst; the next when the bucket is full at 1.2 x cwnd / SRTT
     srtt = conn.srtt
     assert srtt is not None
-    assert conn.get_timer() == pytest.approx(sim.clock.now + 1200 / (1.2 * 12_000 / srtt))
+    assert conn.get_timer() == pytest.approx(sim.clock.now + 2 * 1200 / (1.2 * 12_000 / srtt))
     sim2, client2, server2 = make_pair(client_config=UNPACED, impairment=Impairment(delay=DELAY))
     conn2 = connect(sim2, client2, server2)
     conn2.send(bytes(10 * 1200))
     assert len(client2.endpoint.datagrams_to_send(now=sim2.clock.now)) == 10
+
+
+def test_no_window_pacing_on_a_path_of_a_few_milliseconds() -> None:
+    """Min RTT 2 ms, below PACING_MIN_RTT: a 1 ms timer could not spread the window anyway."""
+    sim, client, server = make_pair(impairment=Impairment(delay=0.001))
+    conn = connect(sim, client, server)
+    conn.send(bytes(10 * 1200))
+    assert len(client.endpoint.datagrams_to_send(now=sim.clock.now)) == 10

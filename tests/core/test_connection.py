@@ -537,11 +537,11 @@ def test_a_lost_retransmission_is_resent_after_one_rtt_not_an_rto() -> None:
     assert conn.stats.lost_retransmissions == 1
     assert conn.stats.segments_retransmitted == 2
     # Sent at 0 and fast-retransmitted about one RTT later; paced data sent after the
-    # retransmission is SACKed, and once RACK.rtt (20.5 ms, the latest delivery's round trip)
+    # retransmission is SACKed, and once RACK.rtt (20 ms, the latest delivery's round trip)
     # has passed the reordering timer declares it lost (reo_wnd is 0 in recovery while no
-    # reordering was seen, RFC 8985 §6.2 step 4): it leaves a third time 20.5 ms after the
+    # reordering was seen, RFC 8985 §6.2 step 4): it leaves a third time 20 ms after the
     # second. The RTO would have waited 1 s.
-    assert [round(t - start, 6) for t in times] == [0.0, 0.022542, 0.043075]
+    assert [round(t - start, 6) for t in times] == [0.0, 0.022773, 0.042773]
 
 
 def test_time_wait_outlasts_two_fin_retransmissions_even_when_configured_shorter() -> None:

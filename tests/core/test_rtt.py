@@ -142,3 +142,19 @@ def test_handshake_fallback_ignored_after_a_sample() -> None:
     rto = est.rto
     est.on_handshake_timeout_fallback()
     assert est.rto == rto
+
+
+def test_several_samples_per_round_trip_move_the_estimate_as_one_would() -> None:
+    """RFC 7323 Appendix G: with N samples per RTT the gains are alpha / N and beta / N."""
+    one = RttEstimator(Config())
+    many = RttEstimator(Config())
+    for est in (one, many):
+        est.on_sample(0.1)
+    one.on_sample(0.2)
+    for _ in range(4):
+        many.on_sample(0.2, per_rtt=4)
+    assert one.srtt == pytest.approx(0.1125)  # 7/8 x 0.1 + 1/8 x 0.2
+    assert many.srtt == pytest.approx(0.2 - 0.1 * (1 - 1 / 32) ** 4)
+    assert many.srtt == pytest.approx(one.srtt, abs=0.001)
+    assert one.rttvar == pytest.approx(0.0625)  # 3/4 x 0.05 + 1/4 x 0.1
+    assert many.rttvar == pytest.approx(one.rttvar, abs=0.003)
