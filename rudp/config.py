@@ -194,8 +194,9 @@ class Config:
         """A preset for a kind of traffic, with ``changes`` applied on top.
 
         * ``"fair"``: CUBIC (``"cubic"``, RFC 9438 with HyStart++), the loss-based controller
-          of kernel TCP, so it shares a bottleneck with it. The plain ``Config()`` default
-          stays ``"newreno"``: many tests pin NewReno's exact numbers through the default.
+          of kernel TCP, so it shares a bottleneck with it, with the 4 MiB send buffer below
+          (Linux's tcp_wmem autotuning also reaches 4 MiB). The plain ``Config()`` default
+          stays ``"newreno"`` with 1 MiB: many tests pin NewReno's exact numbers through it.
         * ``"throughput"``: the model-based controller (``"bbr"``), which paces at its
           bandwidth estimate and does not back off on random loss, with a 4 MiB send buffer
           (1 MiB low-water mark) so that holes awaiting retransmission do not cap the flight
@@ -203,7 +204,7 @@ class Config:
           with a loss round trip in flight).
         * ``"background"``: LEDBAT (``"ledbat"``, RFC 6817), which keeps the queue it builds
           near 60 ms and yields to every loss-based flow on a shared bottleneck: for bulk
-          transfers that must not slow anything else down.
+          transfers that must not slow anything else down. 4 MiB send buffer.
         * ``"latency"``: interactive traffic (games, RPC; KCP's "nodelay" ideas), each value a
           departure from the RFC default:
 
@@ -247,14 +248,14 @@ class Config:
         return shift
 
 
+_LONG_PATH_BUFFER = {
+    "send_buffer_high": 4 * 1024 * 1024,
+    "send_buffer_low": 1024 * 1024,
+}
 _PROFILES: dict[str, dict[str, Any]] = {
-    "fair": {"congestion_control": "cubic"},
-    "throughput": {
-        "congestion_control": "bbr",
-        "send_buffer_high": 4 * 1024 * 1024,
-        "send_buffer_low": 1024 * 1024,
-    },
-    "background": {"congestion_control": "ledbat"},
+    "fair": {"congestion_control": "cubic", **_LONG_PATH_BUFFER},
+    "throughput": {"congestion_control": "bbr", **_LONG_PATH_BUFFER},
+    "background": {"congestion_control": "ledbat", **_LONG_PATH_BUFFER},
     "latency": {
         "ack_delay": 0.0,
         "dupack_threshold": 2,

@@ -210,10 +210,11 @@ def test_hashable_and_equal_by_value() -> None:
 
 
 def test_profiles() -> None:
+    big = {"send_buffer_high": 4 * 1024 * 1024, "send_buffer_low": 1024 * 1024}
     fair = Config.profile("fair")
     assert fair.congestion_control == "cubic"
-    assert fair == Config(congestion_control="cubic")
-    assert Config.profile("fair", congestion_control="newreno") == Config()
+    assert fair == Config(congestion_control="cubic", **big)
+    assert Config.profile("fair", congestion_control="newreno", **big) == Config(**big)
     fast = Config.profile("throughput")
     assert fast.congestion_control == "bbr"
     assert (fast.send_buffer_high, fast.send_buffer_low) == (4 * 1024 * 1024, 1024 * 1024)
@@ -224,7 +225,9 @@ def test_profiles() -> None:
 
 def test_background_profile_is_ledbat() -> None:
     background = Config.profile("background")
-    assert background == Config(congestion_control="ledbat")
+    assert background == Config(
+        congestion_control="ledbat", send_buffer_high=4 * 1024 * 1024, send_buffer_low=1024 * 1024
+    )
     assert Config.profile("background", initial_window_segments=2).initial_window_segments == 2
 
 

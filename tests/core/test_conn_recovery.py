@@ -351,3 +351,28 @@ def test_no_window_pacing_on_a_path_of_a_few_milliseconds() -> None:
     conn = connect(sim, client, server)
     conn.send(bytes(10 * 1200))
     assert len(client.endpoint.datagrams_to_send(now=sim.clock.now)) == 10
+
+
+@pytest.mark.parametrize(
+    ("controller", "gain"),
+    [("newreno", 2.0), ("cubic", 2.0), ("ledbat", 1.2), ("bbr", None)],
+)
+def test_every_controller_is_paced(controller: str, gain: float | None) -> None:
+    """The first flush after the handshake sends one 2-segment burst and sleeps until the
+    bucket is full again: 2 segments at the controller's rate (window-based: gain x cwnd /
+    SRTT, 2 in slow start and 1.2 after, LEDBAT having no slow start; the model: its own
+    startup rate, 2.885 x cwnd / min RTT)."""
+    sim, client, server = make_pair(
+        client_config=Config(congestion_control=controller), impairment=Impairment(delay=DELAY)
+    )
+    conn = connect(sim, client, server)
+    cc = conn.cc
+    srtt = conn.srtt
+    assert cc is not None and srtt is not None
+    rate = cc.pacing_rate if gain is None else gain * cc.cwnd / srtt
+    if gain is None:
+        assert rate == pytest.approx(2.885 * 12_000 / srtt, rel=1e-6)
+    conn.send(bytes(10 * 1200))
+    now = sim.clock.now
+    assert len(client.endpoint.datagrams_to_send(now=now)) == 2
+    assert conn.get_timer() == pytest.approx(now + 2 * 1200 / rate, abs=1e-9)
