@@ -11,6 +11,7 @@ from bench.sim_cc import (
     jain_index,
     response_function,
     run_case,
+    run_request_response,
     run_shared,
 )
 
@@ -52,3 +53,14 @@ def test_background_yields_to_a_fair_flow() -> None:
 def test_two_fair_flows_converge_to_a_fair_share() -> None:
     shared = run_shared("fair", "fair", rtt=0.04, duration=30.0, rate=1.25e6)
     assert shared.jain >= 0.9
+
+
+def test_the_latency_profile_repairs_a_lost_request_within_one_short_timeout() -> None:
+    """1 KiB each way over a 40 ms path, 5 % loss each way: a lost request or reply waits for
+    the latency profile's short RTO (max(50 ms, SRTT + 4 RTTVAR)) instead of the fair
+    profile's 200 ms floor, so p99 is one RTT plus ~50 ms (KCP's fast settings: 98 ms on a
+    40 ms path, FIELD.md)."""
+    fair = run_request_response("fair", 5.0, 0.04, rounds=2000)
+    fast = run_request_response("latency", 5.0, 0.04, rounds=2000)
+    assert fast.p50 == pytest.approx(0.0402, abs=0.001)
+    assert fast.p99 <= 0.095 < 0.2 < fair.p99
