@@ -51,6 +51,18 @@ def _reject_tls(kwds: dict[str, Any]) -> None:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
 
 
+def resolve_config(config: Config | None, profile: str | None) -> Config:
+    """``config``, or ``Config.profile(profile)``, or the defaults. Both at once is an error:
+    ``Config.profile(name, **changes)`` is how to adjust a profile."""
+    if profile is None:
+        return config or Config()
+    if config is not None:
+        raise ValueError(
+            "pass config= or profile=, not both (Config.profile(name, **changes) adjusts one)"
+        )
+    return Config.profile(profile)
+
+
 def _use_batched(config: Config) -> bool:
     if config.io == "batched":
         return True
@@ -157,6 +169,7 @@ async def create_connection(
     port: int | None = None,
     *,
     config: Config | None = None,
+    profile: str | None = None,
     local_addr: Addr | None = None,
     family: int = 0,
     handshake_timeout: float | None = None,
@@ -164,10 +177,11 @@ async def create_connection(
     **kwds: Any,
 ) -> tuple[RudpTransport, asyncio.BaseProtocol]:
     """Open a rudp connection to ``host:port``; returns ``(transport, protocol)`` once the
-    handshake is done. Raises ``ConnectionRefusedError`` (refused, or ICMP port unreachable)
-    or a ``TimeoutError`` subclass (``HandshakeTimeout``)."""
+    handshake is done. ``profile`` names a ``Config.profile`` instead of passing ``config``.
+    Raises ``ConnectionRefusedError`` (refused, or ICMP port unreachable) or a
+    ``TimeoutError`` subclass (``HandshakeTimeout``)."""
     _reject_tls(kwds)
-    config = config or Config()
+    config = resolve_config(config, profile)
     addrs = await _resolve(host, port, family=family, passive=False)
     fam, addr = addrs[0]
     endpoint = await open_endpoint(
@@ -201,6 +215,7 @@ async def create_server(
     port: int | None = None,
     *,
     config: Config | None = None,
+    profile: str | None = None,
     family: int = 0,
     backlog: int | None = None,
     reuse_port: bool = False,
@@ -209,9 +224,10 @@ async def create_server(
     **kwds: Any,
 ) -> Server:
     """Listen for rudp connections on every address ``host`` resolves to; each connection
-    gets a protocol from ``protocol_factory``. Returns a ``Server``."""
+    gets a protocol from ``protocol_factory``. ``profile`` names a ``Config.profile`` instead
+    of passing ``config``. Returns a ``Server``."""
     _reject_tls(kwds)
-    config = config or Config()
+    config = resolve_config(config, profile)
     if backlog is not None:
         config = config.replace(backlog=backlog)
     loop = asyncio.get_running_loop()

@@ -273,6 +273,20 @@ async def test_backlog_defaults_to_the_config(config: Config) -> None:
         first.abort()
 
 
+async def test_a_profile_by_name_instead_of_a_config() -> None:
+    async with asyncio.timeout(TIMEOUT), serving(Sink, HOST, profile="throughput") as s:
+        transport, _ = await rudp.create_connection(Sink, HOST, s.port, profile="latency")
+        accepted = await s.first
+        assert transport.config == Config.profile("latency")
+        assert accepted.transport is not None
+        assert accepted.transport.config.congestion_control == "bbr"
+        transport.abort()
+    with pytest.raises(ValueError, match="config= or profile=, not both"):
+        await rudp.create_connection(Sink, HOST, 9, config=Config(), profile="fair")
+    with pytest.raises(ValueError, match="background, fair, latency, throughput"):
+        await rudp.open_connection(HOST, 9, profile="turbo")
+
+
 # --- address families and impairment --------------------------------------------------------
 
 
