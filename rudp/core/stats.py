@@ -32,6 +32,12 @@ class ConnectionStats:
         "window_probes_sent",
         "keepalives_sent",
         "challenge_acks_sent",
+        "challenge_acks_limited",
+        "path_challenges_sent",
+        "path_responses_sent",
+        "path_migrations",
+        "unvalidated_bytes_received",
+        "unvalidated_bytes_sent",
         "handshake_retransmits",
         "unreliable_sent",
         "unreliable_received",
@@ -59,7 +65,13 @@ class ConnectionStats:
         self.acks_sent: int = 0
         self.window_probes_sent: int = 0
         self.keepalives_sent: int = 0
-        self.challenge_acks_sent: int = 0
+        self.challenge_acks_sent: int = 0  # ACKs answering segments not acted on
+        self.challenge_acks_limited: int = 0  # ... not sent: over challenge_ack_rate
+        self.path_challenges_sent: int = 0
+        self.path_responses_sent: int = 0
+        self.path_migrations: int = 0  # peer address changes after a validated path
+        self.unvalidated_bytes_received: int = 0  # from a peer address being validated
+        self.unvalidated_bytes_sent: int = 0  # to it (at most 3x the above, RFC 9000 §8.1)
         self.handshake_retransmits: int = 0
         self.unreliable_sent: int = 0  # unreliable datagrams sent (DATAGRAM packets)
         self.unreliable_received: int = 0  # delivered to the application's queue
