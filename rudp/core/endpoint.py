@@ -241,21 +241,25 @@ class Endpoint:
         """Tell the sender the connection it names does not exist here (TCP answers a segment
         for no connection with RST, RFC 9293 §3.10.7.1). The reset carries the id the sender
         used and echoes its ACK field, which the sender checks against its rcv_nxt."""
-        self.stats.dropped["unknown_connection"] += 1
+        stats = self.stats
+        stats.dropped["unknown_connection"] += 1
+        stats.stateless_bytes_received += len(data)
         if not self._reply_allowed(addr, now):
             return
         try:
             _, _, _, cid, _, ack, _, _, _, _ = parse_segment(data)
         except DecodeError:
             return
-        reset = Reset(cid=cid, seq=ack, reason=int(ResetReason.UNKNOWN_CONNECTION))
-        self._send_stateless(reset.encode(), addr)
+        reset = Reset(cid=cid, seq=ack, reason=int(ResetReason.UNKNOWN_CONNECTION)).encode()
+        stats.stateless_bytes_sent += len(reset)
+        self._send_stateless(reset, addr)
 
     def _on_init(self, data: bytes, addr: Addr, now: float) -> None:
         """An INIT: answer with a cookie and keep nothing. The rate limit comes first, so an
         INIT beyond it costs only the prefix lookup (no decode, no MAC)."""
         stats = self.stats
         stats.inits_received += 1
+        stats.stateless_bytes_received += len(data)
         if not self._reply_allowed(addr, now):
             return
         try:
@@ -270,8 +274,9 @@ class Endpoint:
                 conn.challenge_peer(now=now)
         if not self.listening:
             stats.dropped["not_listening"] += 1
-            refuse = Reset(cid=client_cid, seq=client_isn, reason=ResetReason.REFUSED)
-            self._send_stateless(refuse.encode(), addr)
+            refuse = Reset(cid=client_cid, seq=client_isn, reason=ResetReason.REFUSED).encode()
+            stats.stateless_bytes_sent += len(refuse)
+            self._send_stateless(refuse, addr)
             return
         cfg = self.config
         server_cid = self._new_cid()
@@ -295,6 +300,7 @@ class Endpoint:
             stats.dropped["amplification_limit"] += 1
             return
         stats.cookies_sent += 1
+        stats.stateless_bytes_sent += len(reply)
         self._send_stateless(reply, addr)
 
     def _on_echo(self, echo: CookieEcho, addr: Addr, now: float) -> None:

@@ -98,6 +98,8 @@ class EndpointStats:
         "echoes_accepted",
         "connections_accepted",
         "resets_sent",
+        "stateless_bytes_received",
+        "stateless_bytes_sent",
         "dropped",
     )
 
@@ -111,6 +113,11 @@ class EndpointStats:
         self.echoes_accepted: int = 0
         self.connections_accepted: int = 0
         self.resets_sent: int = 0
+        # Bytes of datagrams that can draw a reply without connection state (INIT, DATA or
+        # ACK for no connection), and of those replies: their ratio is the amplification an
+        # attacker gets before any address is validated (RFC 9000 §8.1 bounds it at 3).
+        self.stateless_bytes_received: int = 0
+        self.stateless_bytes_sent: int = 0
         self.dropped: Counter[str] = Counter()
 
     def as_dict(self) -> dict[str, Any]:

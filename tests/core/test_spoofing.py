@@ -99,6 +99,8 @@ def test_amplification_factor_before_validation_is_at_most_three() -> None:
         out = endpoint.datagrams_to_send(now=0.0)
         assert len(out) == 1 and out[0][1] == ("198.51.100.7", 4000)
         factors.append(len(out[0][0]) / len(datagram))
+        stats = endpoint.stats
+        assert stats.stateless_bytes_sent / stats.stateless_bytes_received <= 3.0
     assert factors == pytest.approx([COOKIE_SIZE / 28, COOKIE_SIZE / 1224, 12 / 24, 12 / 28])
     assert max(factors) <= 3.0  # 80 / 28 = 2.86 (RFC 9000 §8.1)
 
@@ -118,7 +120,8 @@ def test_a_reflection_attack_on_one_prefix_is_capped_by_the_rate() -> None:
             bytes_out += sum(len(d) for d, _ in server.datagrams_to_send(now=now))
     cookies = server.stats.cookies_sent
     assert 200 + 999 <= cookies <= 200 + 1000  # the last 0.1 ms of refill may not be spent
-    assert bytes_out == cookies * COOKIE_SIZE
+    assert bytes_out == cookies * COOKIE_SIZE == server.stats.stateless_bytes_sent
+    assert bytes_in == server.stats.stateless_bytes_received
     assert bytes_out / bytes_in == pytest.approx(cookies * 80 / 2_800_000)
     assert bytes_out / bytes_in < 0.035
 
