@@ -19,6 +19,10 @@
 
 ``python -m tests.peer_process sink PORT``
     A server that reads every connection to the end and never writes; prints its port.
+
+``python -m tests.peer_process idle-clients HOST PORT --count N``
+    Opens N connections from one endpoint (one socket) and keeps them open and idle, only
+    answering what the server sends; prints ``connected N`` once all are established.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 from typing import Any
 
 from rudp import Config, open_connection, start_server
+from rudp.aio.loop import open_endpoint
 from rudp.wire.packet import Init
 
 __all__ = ["flood", "main"]
@@ -199,6 +204,19 @@ async def sink(port: int, *, config: Config) -> None:
     await server.serve_forever()
 
 
+async def idle_clients(host: str, port: int, *, count: int) -> None:
+    endpoint = await open_endpoint(Config(max_connections=count + 1), remote_addr=(host, port))
+    waiters = []
+    for i in range(count):
+        _, waiter = endpoint.connect((host, port))
+        waiters.append(waiter)
+        if i % 500 == 499:
+            await asyncio.gather(*waiters[-500:])  # a batch at a time: no burst of 10k INITs
+    await asyncio.gather(*waiters)
+    print("connected", count, flush=True)
+    await asyncio.get_running_loop().create_future()  # hold them until killed
+
+
 def _config(args: argparse.Namespace) -> Config:
     changes: dict[str, Any] = {}
     if getattr(args, "idle_timeout", None) is not None:
@@ -238,8 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("port", type=int)
     p.add_argument("--idle-timeout", type=float, default=None)
     p.add_argument("--keepalive", type=float, default=None)
+    p = sub.add_parser("idle-clients")
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args(argv)
-    if args.command == "flood":
+    if args.command == "idle-clients":
+        asyncio.run(idle_clients(args.host, args.port, count=args.count))
+    elif args.command == "flood":
         summary = flood(
             args.host,
             args.port,

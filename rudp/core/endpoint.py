@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import struct
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from ..config import Config
@@ -57,6 +57,8 @@ _PATH_CHALLENGE = int(PacketType.PATH_CHALLENGE)
 _PATH_RESPONSE = int(PacketType.PATH_RESPONSE)
 # Before the peer's address is validated, send at most 3x what it sent (RFC 9000 §8.1).
 _AMPLIFICATION_FACTOR = 3
+# Connections of an address challenged per INIT from that address (restart detection).
+_RESTART_CHALLENGES = 2
 
 
 class Endpoint:
@@ -91,7 +93,8 @@ class Endpoint:
         self._window_scale = cfg.window_scale
         self._conns: dict[int, Connection] = {}
         self._by_peer: dict[tuple[Addr, int], Connection] = {}
-        self._by_addr: dict[Addr, dict[Connection, None]] = {}  # peer address -> connections
+        # Peer address -> its connections, in the order they were last challenged.
+        self._by_addr: dict[Addr, OrderedDict[Connection, None]] = {}
         self._accept_queue: deque[Connection] = deque()
         self._dirty: dict[Connection, None] = {}
         self._event_conns: deque[Connection] = deque()
@@ -122,7 +125,7 @@ class Endpoint:
             del self._by_peer[key]
         self._by_peer[(conn.peer_addr, conn.peer_cid)] = conn
         self._index_remove(conn, old)
-        self._by_addr.setdefault(conn.peer_addr, {})[conn] = None
+        self._by_addr.setdefault(conn.peer_addr, OrderedDict())[conn] = None
 
     # --- application calls -------------------------------------------------------------
     @property
@@ -269,8 +272,12 @@ class Endpoint:
             return
         peers = self._by_addr.get(addr)
         if peers:
-            # Our peer at that address may have restarted: challenge its old connections.
-            for conn in list(peers):
+            # Our peer at that address may have restarted: challenge its old connections. One
+            # socket can carry many live connections, so only a few per INIT, taken in turn:
+            # a client opening thousands from one port must not cost thousands of ACKs each.
+            for _ in range(min(len(peers), _RESTART_CHALLENGES)):
+                conn = peers.popitem(last=False)[0]
+                peers[conn] = None
                 conn.challenge_peer(now=now)
         if not self.listening:
             stats.dropped["not_listening"] += 1
@@ -481,7 +488,7 @@ class Endpoint:
 
     def _register(self, conn: Connection) -> None:
         self._conns[conn.local_cid] = conn
-        self._by_addr.setdefault(conn.peer_addr, {})[conn] = None
+        self._by_addr.setdefault(conn.peer_addr, OrderedDict())[conn] = None
         self._dirty[conn] = None
 
     def _unregister(self, conn: Connection) -> None:

@@ -274,3 +274,23 @@ def test_restart_detection_uses_the_exact_sequence_number() -> None:
     sim.run_for(0.5)
     assert srv.state is ConnState.ESTABLISHED
     assert srv.stats.challenge_acks_sent == 1  # in window but not exact: challenged
+
+
+def test_an_init_from_an_address_with_many_connections_challenges_two_of_them_in_turn() -> None:
+    """One socket may carry many live connections: a new INIT from it must not cost one ACK
+    per connection (that made 10,000 connections from one client quadratic)."""
+    sim, client, server = make_pair(impairment=Impairment(delay=DELAY), seed=15)
+    for _ in range(20):
+        client.endpoint.connect(SERVER_ADDR, now=0.0)
+    sim.run_for(1.0)
+    conns = list(server.endpoint.connections.values())
+    assert len(conns) == 20
+    before = {c: c.stats.challenge_acks_sent for c in conns}
+    rng = random.Random(16)
+    for _ in range(5):
+        sim.inject(init_from(rng), CLIENT_ADDR, SERVER_ADDR)
+    sim.run_for(1.0)
+    challenged = [c for c in conns if c.stats.challenge_acks_sent > before[c]]
+    assert len(challenged) == 10  # 2 per INIT, each time the two challenged longest ago
+    assert all(c.stats.challenge_acks_sent == before[c] + 1 for c in challenged)
+    assert all(c.state is ConnState.ESTABLISHED for c in conns)
