@@ -91,6 +91,8 @@ class Endpoint:
                 ipv6_prefix=cfg.stateless_reply_ipv6_prefix,
             )
         self._window_scale = cfg.window_scale
+        # Cookies that made a connection, until they expire: (server ISN, server cid) -> when.
+        self._used_cookies: OrderedDict[int, float] = OrderedDict()
         self._conns: dict[int, Connection] = {}
         self._by_peer: dict[tuple[Addr, int], Connection] = {}
         # Peer address -> its connections, in the order they were last challenged.
@@ -312,6 +314,9 @@ class Endpoint:
 
     def _on_echo(self, echo: CookieEcho, addr: Addr, now: float) -> None:
         stats = self.stats
+        used = self._used_cookies
+        while used and next(iter(used.values())) <= now:
+            used.popitem(last=False)  # past its lifetime: verify() refuses it anyway
         existing = self._conns.get(echo.server_cid)
         if (
             existing is not None
@@ -335,6 +340,12 @@ class Endpoint:
         )
         if server_cid != echo.server_cid or client_cid != echo.client_cid:
             stats.dropped["bad_cookie"] += 1
+            return
+        issue = (server_isn << 32) | server_cid  # 64 random bits, one cookie's own
+        if issue in used:
+            # Single use: a connection was made from it already and is gone (a late
+            # retransmission, or a replay by someone who saw it).
+            stats.dropped["cookie_reused"] += 1
             return
         if server_cid in self._conns:
             stats.dropped["cid_collision"] += 1
@@ -376,6 +387,9 @@ class Endpoint:
         self._by_peer[(addr, client_cid)] = conn
         self._accept_queue.append(conn)
         stats.echoes_accepted += 1
+        if len(used) >= self.config.max_connections:
+            used.popitem(last=False)
+        used[issue] = now + self.config.cookie_lifetime + 1.0  # +1 s: verify()'s future slack
 
     def _on_cookie(self, cookie: Cookie, addr: Addr, now: float) -> None:
         conn = self._conns.get(cookie.client_cid)

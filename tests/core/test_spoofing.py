@@ -294,3 +294,26 @@ def test_an_init_from_an_address_with_many_connections_challenges_two_of_them_in
     assert len(challenged) == 10  # 2 per INIT, each time the two challenged longest ago
     assert all(c.stats.challenge_acks_sent == before[c] + 1 for c in challenged)
     assert all(c.state is ConnState.ESTABLISHED for c in conns)
+
+
+def test_a_cookie_makes_one_connection_and_is_refused_after_it_is_gone() -> None:
+    """A cookie is single-use: an echo replayed (or retransmitted late) after its connection
+    closed does not make a second one."""
+    sim, client, server = make_pair(impairment=Impairment(delay=DELAY), seed=17)
+    client.record = True
+    conn = connect(sim, client, server)
+    echo = next(d for d, _ in client.sent if d[0] == 0x10 | PacketType.COOKIE_ECHO)
+    conn.close(now=sim.clock.now)
+    srv = server.accepted[0]
+    server.write(srv, b"", eof=True)
+    sim.run_for(10.0)  # closed on both sides, TIME_WAIT over
+    assert server.endpoint.connections == {}
+    sim.inject(echo, CLIENT_ADDR, SERVER_ADDR)  # within cookie_lifetime (60 s) still
+    sim.run_for(1.0)
+    assert server.endpoint.connections == {} and len(server.accepted) == 1
+    assert server.endpoint.stats.dropped["cookie_reused"] == 1
+    # The record of used cookies lasts only as long as the cookie could verify.
+    sim.run_for(Config().cookie_lifetime + 2.0)
+    server.receive_datagram(echo, CLIENT_ADDR, now=sim.clock.now)
+    assert server.endpoint.stats.dropped["stale_cookie"] == 1
+    assert len(server.endpoint._used_cookies) == 0
