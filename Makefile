@@ -31,8 +31,9 @@ unit: $(STAMP_DEV)
 
 test: lint typecheck unit
 
+# DEMO_ARGS passes options through (the test of this target uses a small --size).
 demo: $(STAMP)
-	$(BIN)/rudp demo
+	$(BIN)/rudp demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_cost.py

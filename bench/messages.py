@@ -359,7 +359,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--count",
         type=int,
         default=0,
-        help="flood messages per size (20000 up to 4 KiB, fewer above)",
+        help="flood messages per size (default: 100000 up to 1 KiB, 128 MiB worth above)",
     )
     parser.add_argument("--seconds", type=float, default=0, help="flood for this long instead")
     parser.add_argument("--pings", type=int, default=300, help="idle-latency messages (300)")

@@ -70,6 +70,21 @@ class Config:
     """Name of the congestion controller (see ``rudp.core.congestion.CONTROLLERS``)."""
     initial_window_segments: int = 10
     """Initial congestion window in segments (RFC 6928: IW10)."""
+    pacing: bool = True
+    """Pace DATA for window-based controllers too: at 2 x cwnd / SRTT in slow start and
+    1.2 x cwnd / SRTT after (Linux tcp_pacing_ss_ratio / ca_ratio), in bursts of at most
+    1 ms of the rate (``rudp.core.pacer``). A model-based controller always paces at its own
+    rate."""
+    rack: bool = True
+    """Time-based loss detection (RACK, RFC 8985 §6) beside the duplicate-ACK rule."""
+    tail_loss_probe: bool = True
+    """Send a tail-loss probe after 2 x SRTT without an ACK (TLP, RFC 8985 §7)."""
+    worst_case_ack_delay: float = 0.2
+    """The peer's worst-case delayed-ACK time added to the probe timeout when one segment is
+    in flight (RFC 8985 §7.2 WCDelAckT = 200 ms)."""
+    undo_spurious: bool = True
+    """Undo the window reduction of a recovery shown spurious by timestamps (Eifel,
+    RFC 3522 / RFC 4015) or by D-SACKs of every retransmission (RFC 3708)."""
 
     # --- unreliable datagrams ----------------------------------------------------------------
     datagram_send_queue: int = 64
@@ -182,6 +197,8 @@ class Config:
             raise ValueError("dupack_threshold must be >= 1")
         if self.initial_window_segments < 1:
             raise ValueError("initial_window_segments must be >= 1")
+        if self.worst_case_ack_delay < 0:
+            raise ValueError("worst_case_ack_delay must be >= 0")
         for name in ("handshake_timeout", "cookie_lifetime", "cookie_secret_rotation"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")

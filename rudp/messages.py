@@ -35,7 +35,7 @@ from .errors import (
     MessageTooLarge,
     RemoteProtocolError,
 )
-from .wire.framing import FrameDecoder, MessageTooLargeError, encode_prefix
+from .wire.framing import MAX_PREFIX_SIZE, FrameDecoder, MessageTooLargeError, encode_prefix
 from .wire.packet import ResetReason
 
 __all__ = [
@@ -51,6 +51,9 @@ logger = logging.getLogger("rudp.messages")
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 # Large messages are written in pieces, waiting for the send buffer in between.
 _WRITE_CHUNK = 256 * 1024
+# Messages up to this size are joined to their prefix and written at once; larger ones are
+# written after it, uncopied.
+_JOIN_BELOW = 4096
 
 MessageHandler = Callable[["MessageConnection"], Awaitable[None]]
 
@@ -75,6 +78,8 @@ class MessageConnection:
     ) -> None:
         if max_message_size < 0:
             raise ValueError(f"max_message_size must be >= 0, not {max_message_size}")
+        if datagram_queue is not None and datagram_queue < 1:
+            raise ValueError(f"datagram_queue must be >= 1, not {datagram_queue}")
         self._loop = loop
         self._max = max_message_size
         self._transport: RudpTransport | None = None
@@ -82,6 +87,10 @@ class MessageConnection:
         self._inbox: deque[bytes] = deque()
         self._inbox_bytes = 0
         self._inbox_high = 1 << 20  # set from the config once connected
+        self._buffer_max = 1 << 26  # the send buffer's hard bound, likewise
+        # A small message written while writing is not paused cannot pass the hard bound
+        # (the buffer is then at most the high-water mark), unless the two nearly meet.
+        self._small_fits = True
         self._reading_paused = False
         # The one coroutine waiting in recv*/recv_datagram, per queue.
         self._waiters: dict[str, asyncio.Future[None] | None] = {"message": None, "datagram": None}
@@ -92,7 +101,9 @@ class MessageConnection:
         self._writable.set()
         self._send_lock = asyncio.Lock()
         self._senders_waiting = 0  # sends in the slow path: later sends queue behind them
-        self._closing = False
+        self._closing = False  # close() or abort() was called: new sends are refused
+        self._close_sent = False  # the transport was told to close
+        self._aborted = False  # abort() was called: the end is not a clean one
         self._lost: Exception | None = None
         self._lost_clean = False
         self._closed: asyncio.Future[None] = loop.create_future()
@@ -107,6 +118,10 @@ class MessageConnection:
         self._transport = transport
         config = transport.config
         self._inbox_high = config.recv_buffer_size
+        self._buffer_max = config.send_buffer_max
+        self._small_fits = (
+            config.send_buffer_high + _JOIN_BELOW + MAX_PREFIX_SIZE <= config.send_buffer_max
+        )
         if self._datagram_limit is None:
             self._datagram_limit = config.datagram_recv_queue
 
@@ -149,8 +164,7 @@ class MessageConnection:
             self._close_reading("the peer closed the connection", clean=True)
 
     def _on_datagram(self, data: bytes) -> None:
-        limit = self._datagram_limit or 1
-        if len(self._datagrams) >= limit:
+        if len(self._datagrams) >= (self._datagram_limit or 1):
             self._datagrams.popleft()
             self.datagrams_dropped += 1
         self._datagrams.append(data)
@@ -159,9 +173,16 @@ class MessageConnection:
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost = exc
-        # A reset we sent for a framing error reports exc=None, yet the end was not clean.
-        self._lost_clean = exc is None and (self._read_closed is None or self._read_closed.clean)
-        if exc is None:
+        # A local abort, or a reset we sent for a framing error, reports exc=None, yet the
+        # end was not clean: messages may have been dropped on either side.
+        self._lost_clean = (
+            exc is None
+            and not self._aborted
+            and (self._read_closed is None or self._read_closed.clean)
+        )
+        if exc is None and self._aborted:
+            self._close_reading("the connection was aborted", clean=False)
+        elif exc is None:
             self._close_reading("the connection is closed", clean=True)
         else:
             self._close_reading(f"connection lost: {exc}", clean=False, cause=exc)
@@ -274,46 +295,89 @@ class MessageConnection:
     ) -> None:
         """Send ``data`` as one message. Waits while the send buffer is above its high-water
         mark; ``MessageTooLarge`` (nothing sent) above ``max_message_size``."""
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if type(data) is bytes:
+            size = len(data)
+        elif isinstance(data, bytes | bytearray | memoryview):
+            size = memoryview(data).nbytes
+        else:
             raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        size = memoryview(data).nbytes
         if size > self._max:
             raise MessageTooLarge(f"message of {size} bytes exceeds max_message_size={self._max}")
         transport = self._writable_transport()
+        if self._closing:
+            raise ConnectionClosed("the connection is closing", clean=True)
         prefix = encode_prefix(size)
-        if not self._senders_waiting and self._writable.is_set() and size <= _WRITE_CHUNK:
+        if (
+            not self._senders_waiting
+            and self._writable.is_set()
+            and size <= _WRITE_CHUNK
+            and (
+                self._small_fits
+                if size <= _JOIN_BELOW
+                else transport.get_write_buffer_size() + size + len(prefix) <= self._buffer_max
+            )
+        ):
             # The common case: no send queued ahead and room in the buffer, one step.
-            if size <= 4096:
+            if size <= _JOIN_BELOW:
                 transport.write(prefix + bytes(data))
             else:
                 transport.write(prefix)
                 transport.write(data)
         else:
-            # Sends leave in call order: the lock queues them first come, first served.
+            # Sends leave in call order: the lock queues them first come, first served. A
+            # send that got this far is delivered even if close() is called meanwhile (close
+            # queues behind it); only a lost connection stops it.
             self._senders_waiting += 1
             try:
                 async with self._send_lock:
                     await self._wait_writable()
                     transport = self._writable_transport()
-                    transport.write(prefix)
-                    await self._write_chunked(transport, memoryview(data).cast("B"))
+                    await self._write_framed(transport, prefix, memoryview(data).cast("B"))
             finally:
                 self._senders_waiting -= 1
         self.messages_sent += 1
         if wait_acked:
-            await transport.wait_acked(transport.bytes_written)
+            await self._wait_acked(transport, transport.bytes_written)
 
-    async def _write_chunked(self, transport: RudpTransport, view: memoryview) -> None:
-        """Write ``view`` a chunk at a time. Cancelled halfway, the stream would hold half a
-        message, so the connection is reset instead."""
+    async def _wait_acked(self, transport: RudpTransport, offset: int) -> None:
+        """Wait until the peer acknowledged the stream up to ``offset``; a connection that
+        ends first raises ``ConnectionClosed``."""
         try:
-            for start in range(0, len(view), _WRITE_CHUNK):
+            await transport.wait_acked(offset)
+        except (ConnectionError, TimeoutError) as exc:
+            closed = ConnectionClosed(
+                f"connection lost before the peer acknowledged the message: {exc}", clean=False
+            )
+            raise closed from exc
+
+    async def _write_framed(
+        self, transport: RudpTransport, prefix: bytes, view: memoryview
+    ) -> None:
+        """Write ``prefix`` and ``view`` a piece at a time, waiting between pieces for the
+        buffer to drain below its high-water mark, and before each for room under its hard
+        bound (``send_buffer_max``). Interrupted after the prefix (cancelled, or the connection
+        failed), the stream would hold half a message, so the connection is reset."""
+        step = min(_WRITE_CHUNK, max(1, (self._buffer_max - len(prefix)) // 2))
+        started = False
+        try:
+            for start in range(0, len(view) or 1, step):
+                piece = view[start : start + step]
                 if start:
                     await self._wait_writable()
                     transport = self._writable_transport()
-                transport.write(view[start : start + _WRITE_CHUNK])
-        except asyncio.CancelledError:
-            self.abort()
+                head = b"" if started else prefix
+                over = transport.get_write_buffer_size() + len(head) + len(piece)
+                over -= self._buffer_max
+                if over > 0:  # wait for the acknowledgements that make room
+                    await self._wait_acked(transport, transport.bytes_acked + over)
+                    transport = self._writable_transport()
+                if not started:
+                    transport.write(prefix)
+                    started = True
+                transport.write(piece)
+        except BaseException:
+            if started:
+                self.abort()
             raise
 
     async def _wait_writable(self) -> None:
@@ -321,13 +385,14 @@ class MessageConnection:
             await self._writable.wait()
 
     def _writable_transport(self) -> RudpTransport:
+        """The transport while it takes writes; ``ConnectionClosed`` once it does not."""
         transport = self._transport
         if self._lost is not None or self._closed.done():
             closed = ConnectionClosed("the connection is closed", clean=self._lost_clean)
             closed.__cause__ = self._lost
             raise closed
-        if transport is None or self._closing or transport.is_closing():
-            raise ConnectionClosed("the connection is closing", clean=True)
+        if transport is None or transport.is_closing():
+            raise ConnectionClosed("the connection is closing", clean=not self._aborted)
         return transport
 
     # --- unreliable datagrams -------------------------------------------------------------------
@@ -335,6 +400,8 @@ class MessageConnection:
         """Send one unreliable datagram: at most once, never retransmitted, within the
         congestion window. ``DatagramTooLarge`` if it does not fit one packet."""
         transport = self._writable_transport()
+        if self._closing:
+            raise ConnectionClosed("the connection is closing", clean=True)
         transport.send_datagram(data)
         self.datagrams_sent += 1
 
@@ -353,18 +420,25 @@ class MessageConnection:
 
     # --- closing and introspection --------------------------------------------------------------
     async def close(self) -> None:
-        """Graceful close: messages already sent are delivered, then FIN; returns once the
-        peer has acknowledged everything (or the connection failed)."""
-        if not self._closing and self._transport is not None:
-            self._closing = True
-            async with self._send_lock:  # a large message being written finishes first
-                self._transport.close()
+        """Graceful close: messages already sent (including those still waiting for room in
+        the send buffer) are delivered, then FIN; returns once the peer has acknowledged
+        everything (or the connection failed). Sends made after ``close()`` raise
+        ``ConnectionClosed``. Cancelled, it leaves the connection open; call ``abort()``."""
+        self._closing = True
+        transport = self._transport
+        if transport is not None and not self._close_sent:
+            async with self._send_lock:  # sends queued before close() go first
+                if not self._close_sent:
+                    self._close_sent = True
+                    transport.close()
         await self.wait_closed()
 
     def abort(self) -> None:
-        """Reset the connection now; unsent and undelivered messages are dropped."""
+        """Reset the connection now; unsent and undelivered messages are dropped, and a
+        ``recv`` waiting here raises ``ConnectionClosed(clean=False)``."""
         self._closing = True
-        if self._transport is not None:
+        if self._transport is not None and self._lost is None and not self._closed.done():
+            self._aborted = True
             self._transport.abort()
 
     async def wait_closed(self) -> None:

@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+
+import rudp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 10.0  # seconds for any one step of a subprocess conversation
@@ -163,3 +166,30 @@ async def test_telemetry_command_line(loss: str) -> None:
         # With loss the sender's last ACK can be lost after its process exited; the receiver's
         # connection then retransmits its FIN (LAST_ACK) for 30 s or more and Ctrl-C waits for
         # it, so that receiver is killed instead.
+
+
+ROOT = EXAMPLES.parent
+
+
+def message_snippet(doc: str) -> str:
+    """The ``python`` block of ``doc`` that serves messages."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / doc).read_text(encoding="utf-8"), re.S)
+    (snippet,) = [block for block in blocks if "rudp.messages.serve" in block]
+    return str(snippet)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/api.md"])
+async def test_the_documented_message_example_runs_as_shown(doc: str) -> None:
+    snippet = message_snippet(doc)
+    expected = re.search(r"print\(await conn\.recv\(\)\)\s+# (.*)", snippet)
+    assert expected is not None
+    body = "".join(f"    {line}\n" for line in snippet.splitlines())
+    namespace: dict[str, Any] = {"rudp": rudp}
+    exec(f"async def run(print):\n{body}    return server\n", namespace)
+    printed: list[str] = []
+    server = await asyncio.wait_for(
+        namespace["run"](lambda *values: printed.append(" ".join(map(repr, values)))), TIMEOUT
+    )
+    server.close()
+    await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+    assert printed == [expected.group(1)]

@@ -364,3 +364,201 @@ async def test_datagram_size_limit_and_receive_queue_drops_oldest() -> None:
         await client.close()
         with pytest.raises(ConnectionClosed):
             await server.recv_datagram()
+
+
+BIG = bytes(range(256)) * 4096  # 1 MiB: above the 256 KiB write piece and the test watermark
+SMALL_BUFFERS = FAST.replace(send_buffer_high=64 * 1024, send_buffer_low=16 * 1024)
+
+
+async def test_close_delivers_a_message_still_being_written() -> None:
+    async with asyncio.timeout(TIMEOUT), served(config=SMALL_BUFFERS) as (accepted, port):
+        client, server = await pair(accepted, port, config=SMALL_BUFFERS)
+        sending = await waiting_in(lambda: client.send_bytes(BIG))  # blocked mid-message
+        assert client.transport is not None and client.transport.writing_paused
+        queued = await waiting_in(lambda: client.send_bytes(b"queued"))  # behind it
+        closing = await waiting_in(client.close)
+        with pytest.raises(ConnectionClosed, match="closing") as info:
+            await client.send_bytes(b"after close")  # made after close(): refused
+        assert info.value.clean
+        assert await server.recv_bytes() == BIG
+        assert await server.recv_bytes() == b"queued"
+        await sending
+        await queued
+        with pytest.raises(ConnectionClosed) as end:
+            await server.recv_bytes()
+        assert end.value.clean
+        await closing
+
+
+async def test_a_cancelled_close_can_be_retried() -> None:
+    async with asyncio.timeout(TIMEOUT), served(config=SMALL_BUFFERS) as (accepted, port):
+        client, server = await pair(accepted, port, config=SMALL_BUFFERS)
+        sending = await waiting_in(lambda: client.send_bytes(BIG))
+        closing = await waiting_in(client.close)  # waits for the send to finish
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        assert await server.recv_bytes() == BIG
+        await sending
+        await client.close()  # the transport was never told to close: this time it is
+        with pytest.raises(ConnectionClosed) as end:
+            await server.recv_bytes()
+        assert end.value.clean
+
+
+async def test_a_send_cancelled_mid_message_resets_the_connection() -> None:
+    async with asyncio.timeout(TIMEOUT), served(config=SMALL_BUFFERS) as (accepted, port):
+        client, server = await pair(accepted, port, config=SMALL_BUFFERS)
+        await client.send_bytes(b"before")
+        reading = await waiting_in(lambda: client.recv())
+        sending = await waiting_in(lambda: client.send_bytes(BIG))
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        # The local receiver is told the end was not clean (messages may be lost) ...
+        with pytest.raises(ConnectionClosed) as local:
+            await reading
+        assert not local.value.clean
+        with pytest.raises(ConnectionClosed) as send_after:
+            await client.send_bytes(b"after")
+        assert not send_after.value.clean
+        # ... and the peer gets what came before, never half a message as a whole one.
+        assert await server.recv_bytes() == b"before"
+        with pytest.raises(ConnectionClosed) as remote:
+            await server.recv_bytes()
+        assert not remote.value.clean
+        assert isinstance(remote.value.__cause__, rudp.ConnectionReset)
+
+
+async def test_a_send_cancelled_before_its_first_byte_leaves_the_connection_usable() -> None:
+    async with asyncio.timeout(TIMEOUT), served(config=SMALL_BUFFERS) as (accepted, port):
+        client, server = await pair(accepted, port, config=SMALL_BUFFERS)
+        first = await waiting_in(lambda: client.send_bytes(BIG))  # holds the send order
+        second = await waiting_in(lambda: client.send_bytes(b"second"))  # queued behind it
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await client.send_bytes(b"third")
+        assert await server.recv_bytes() == BIG
+        assert await server.recv_bytes() == b"third"
+        await first
+        assert client.stats["messages_sent"] == 3  # "hello", BIG, "third"
+        await client.close()
+
+
+async def test_a_cancelled_recv_loses_no_message() -> None:
+    async with asyncio.timeout(TIMEOUT), served() as (accepted, port):
+        client, server = await pair(accepted, port)
+        assert server.transport is not None
+        protocol = server.transport.get_protocol()
+        receiving = await waiting_in(server.recv_bytes)
+        # The message arrives and wakes the receiver, which is cancelled before it runs.
+        protocol.data_received(encode_prefix(3) + b"one")  # type: ignore[attr-defined]
+        receiving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await receiving
+        assert await server.recv_bytes() == b"one"
+        await client.send_bytes(b"two")
+        assert await server.recv_bytes() == b"two"
+        await client.close()
+
+
+async def test_a_local_abort_ends_iteration_with_an_unclean_close() -> None:
+    async with asyncio.timeout(TIMEOUT), served() as (accepted, port):
+        client, server = await pair(accepted, port)
+
+        async def collect() -> list[Any]:
+            return [message async for message in client]
+
+        iterating = await waiting_in(collect)
+        client.abort()
+        with pytest.raises(ConnectionClosed, match="aborted") as info:
+            await iterating
+        assert not info.value.clean
+        with pytest.raises(ConnectionClosed) as remote:
+            await server.recv()
+        assert not remote.value.clean
+
+
+async def test_wait_acked_completes_with_the_ack_of_its_own_last_byte() -> None:
+    """The send returns in the loop iteration after the ACK that covers its message, and
+    before later messages are acknowledged: a future on the stream offset."""
+    config = FAST.replace(ack_delay=0.0)
+    impairment = rudp.Impairment(delay=0.01, seed=1)
+    async with asyncio.timeout(TIMEOUT), served(config=config) as (accepted, port):
+        client, server = await pair(accepted, port, config=config, impairment=impairment)
+        transport = client.transport
+        assert transport is not None
+        confirmed = asyncio.ensure_future(client.send_bytes(b"a" * 100, wait_acked=True))
+        await asyncio.sleep(0)  # the task writes its message, then waits for the ACK
+        end_of_first = transport.bytes_written
+        later = asyncio.ensure_future(client.send_bytes(BIG))  # not acknowledged for RTTs
+        acked: list[int] = []  # bytes acknowledged, sampled once per loop iteration
+        while not confirmed.done():  # (a 20 ms spin, bounded by the test's timeout)
+            await asyncio.sleep(0)
+            acked.append(transport.bytes_acked)
+        first_covered = next(i for i, value in enumerate(acked) if value >= end_of_first)
+        assert acked[-1] >= end_of_first  # not before the ACK ...
+        assert len(acked) - 1 <= first_covered + 1  # ... and at most one iteration after it
+        assert transport.bytes_acked < transport.bytes_written  # the later message is not
+        assert await server.recv_bytes() == b"a" * 100
+        assert await server.recv_bytes() == BIG
+        await later
+        await client.close()
+
+
+async def test_wait_acked_on_a_connection_that_fails_raises_connection_closed() -> None:
+    impairment = rudp.Impairment(delay=0.02, seed=1)
+    async with asyncio.timeout(TIMEOUT), served() as (accepted, port):
+        client, server = await pair(accepted, port, impairment=impairment)
+        confirmed = asyncio.ensure_future(client.send("never acked", wait_acked=True))
+        await asyncio.sleep(0)
+        server.abort()  # before the message, 20 ms away, arrives
+        with pytest.raises(ConnectionClosed, match="before the peer acknowledged") as info:
+            await confirmed
+        assert not info.value.clean
+        assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+@pytest.mark.parametrize(
+    ("frame", "limit"),
+    [
+        (b"\xdd\xff\xff\xff\xff", "max_array_len"),  # array32 of 2**32 - 1 items
+        (b"\xdf\xff\xff\xff\xff", "max_map_len"),  # map32 of 2**32 - 1 pairs
+        (b"\x91\xdd\x7f\xff\xff\xff", "max_array_len"),  # nested, past the frame's size
+    ],
+)
+async def test_msgpack_lengths_past_the_message_are_refused_before_allocating(
+    frame: bytes, limit: str
+) -> None:
+    async with asyncio.timeout(TIMEOUT), served() as (accepted, port):
+        client, server = await pair(accepted, port)
+        await client.send_bytes(frame)
+        await client.send("after")
+        with pytest.raises(MessageDecodeError, match=f"exceeds {limit}"):
+            await server.recv()
+        assert await server.recv() == "after"
+        await client.close()
+
+
+async def test_messages_fit_a_send_buffer_whose_hard_bound_is_its_watermark() -> None:
+    """send_buffer_max = send_buffer_high: a message that would overflow the hard bound waits
+    for acknowledgements instead of leaving a length prefix without its message."""
+    config = FAST.replace(
+        send_buffer_high=256 * 1024, send_buffer_max=256 * 1024, send_buffer_low=64 * 1024
+    )
+    impairment = rudp.Impairment(delay=0.01, seed=1)  # bytes stay unacknowledged a while
+    messages_sent = [b"a" * 100_000, b"b" * 200_000, b"c" * 300_000, b"d" * 10]
+    async with asyncio.timeout(TIMEOUT), served(config=config) as (accepted, port):
+        client, server = await pair(accepted, port, config=config, impairment=impairment)
+        for data in messages_sent:
+            await client.send_bytes(data)
+        for data in messages_sent:
+            assert await server.recv_bytes() == data
+        await client.close()
+
+
+@pytest.mark.parametrize(("option", "value"), [("max_message_size", -1), ("datagram_queue", 0)])
+async def test_bad_limits_are_refused_before_connecting(option: str, value: int) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be >= "):
+        await messages.connect(HOST, 9, **{option: value})

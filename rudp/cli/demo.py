@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import messages
 from .exits import EXIT_FAILURE, EXIT_OK, CliError
+from .failures import connecting
 from .options import config_from, impairment_from
 from .protocol import MAX_MESSAGE_SIZE
 from .receiver import Outcome, Receiver
@@ -83,14 +84,15 @@ async def run_demo(args: argparse.Namespace) -> int:
         try:
             port = server.sockets[0].getsockname()[1]
             files = await inspect_files([str(source)])
-            conn = await messages.connect(
-                "127.0.0.1",
-                port,
-                config=config_from(args),
-                impairment=impairment,
-                max_message_size=MAX_MESSAGE_SIZE,
-                handshake_timeout=args.connect_timeout,
-            )
+            with connecting("127.0.0.1", port, timeout=args.connect_timeout, what="demo receiver"):
+                conn = await messages.connect(
+                    "127.0.0.1",
+                    port,
+                    config=config_from(args),
+                    impairment=impairment,
+                    max_message_size=MAX_MESSAGE_SIZE,
+                    handshake_timeout=args.connect_timeout,
+                )
             sent, stats = await send_with_progress(
                 conn, files, as_json=args.json, what="sending the demo file"
             )

@@ -8,6 +8,9 @@ scripts branch on them.
 
 from __future__ import annotations
 
+import sys
+import traceback
+
 __all__ = [
     "EXIT_CHECKSUM",
     "EXIT_CONNECTION_LOST",
@@ -18,8 +21,11 @@ __all__ = [
     "EXIT_NO_RECEIVER",
     "EXIT_OK",
     "EXIT_REJECTED",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "CliError",
+    "Terminated",
+    "print_unexpected",
 ]
 
 EXIT_OK = 0
@@ -41,6 +47,8 @@ EXIT_CONNECTION_LOST = 8
 """The connection failed mid-transfer (peer reset, timed out, or closed early)."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C (SIGINT), as shells report it (128 + 2)."""
+EXIT_TERMINATED = 143
+"""SIGTERM (what ``kill`` and service managers send), as shells report it (128 + 15)."""
 
 
 class CliError(Exception):
@@ -50,3 +58,16 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class Terminated(Exception):
+    """SIGTERM arrived; the command was cancelled and cleaned up as for Ctrl-C."""
+
+
+def print_unexpected(exc: BaseException, *, verbose: int, doing: str = "") -> None:
+    """One line on stderr for an exception nothing expected (a bug); the traceback with -v."""
+    if verbose:
+        traceback.print_exception(exc)
+    hint = "" if verbose else " (run with -v for details)"
+    where = f" while {doing}" if doing else ""
+    print(f"rudp: error: unexpected {type(exc).__name__}{where}: {exc}{hint}", file=sys.stderr)

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
-import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .. import __version__
 from .demo import run_demo
-from .exits import EXIT_FAILURE, EXIT_INTERRUPTED, CliError
+from .exits import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    CliError,
+    Terminated,
+    print_unexpected,
+)
 from .options import (
     Parser,
     add_command_options,
@@ -121,6 +128,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _until_terminated(command: Command, args: argparse.Namespace) -> int:
+    """Run ``command``; SIGTERM cancels it as Ctrl-C does (so partial files are removed),
+    then raises ``Terminated``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        return await command(args)
+    try:
+        return await command(args)
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def _run(command: Command, args: argparse.Namespace) -> int:
     try:
         import uvloop
@@ -129,7 +163,7 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     else:
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(command(args))
+        return runner.run(_until_terminated(command, args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,9 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rudp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("rudp: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except Exception as exc:
-        if args.verbose:
-            traceback.print_exc()
-        hint = "" if args.verbose else " (run with -v for details)"
-        print(f"rudp: error: unexpected {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        print_unexpected(exc, verbose=args.verbose)
         return EXIT_FAILURE

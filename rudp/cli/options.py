@@ -122,8 +122,9 @@ def add_common_options(parser: argparse.ArgumentParser, *, profile: str = "fair"
         "--profile",
         choices=sorted(PROFILE_NAMES),
         default=profile,
-        help=f"transport profile (rudp.Config.profile): fair = NewReno, throughput = model-based "
-        f"congestion control for lossy or long paths (default {profile})",
+        help="transport profile (rudp.Config.profile): fair = CUBIC, shares a bottleneck with "
+        "TCP; throughput = model-based congestion control for lossy or long paths; background "
+        f"= LEDBAT, yields to other traffic; latency = for interactive traffic (default {profile})",
     )
     parser.add_argument(
         "-v",

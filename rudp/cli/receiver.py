@@ -62,16 +62,42 @@ class Outcome:
         }
 
 
+# A file name is at most 255 bytes on Linux, macOS and Windows file systems alike.
+_NAME_MAX = 255
+# The temporary name embeds at most this many bytes of the file's name, so that
+# ".NAME.<8 random>.part" stays within _NAME_MAX however long NAME is.
+_TEMP_STEM_MAX = 200
+
+
 def safe_name(name: str) -> bool:
-    """A plain file name: no directory part, nothing hidden, no control characters."""
-    return (
-        0 < len(name) <= 255
+    """A plain file name: no directory part, nothing hidden, no control characters, and short
+    enough for the file system (255 bytes once encoded)."""
+    if not (
+        0 < len(name) <= _NAME_MAX
         and name not in (".", "..")
         and not name.startswith(".")
         and "/" not in name
         and "\\" not in name
         and name.isprintable()
-    )
+    ):
+        return False
+    try:
+        return len(os.fsencode(name)) <= _NAME_MAX
+    except UnicodeEncodeError:  # not representable in the file system's encoding
+        return False
+
+
+def _temp_stem(name: str) -> str:
+    """The start of ``name`` that fits a temporary name (whole characters only)."""
+    encoded = os.fsencode(name)[:_TEMP_STEM_MAX]
+    return os.fsdecode(encoded.decode("utf-8", errors="ignore").encode("utf-8"))
+
+
+def _write_failure(exc: OSError, doing: str) -> tuple[str, str]:
+    """The protocol code and the sentence for a failed file-system call."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no-space", "receiver ran out of disk space"
+    return "write-error", f"receiver cannot {doing}: {exc.strerror or exc}"
 
 
 def _remove(path: str) -> None:
@@ -124,16 +150,25 @@ class Receiver:
         """One file; False if the connection should only be drained from now on."""
         name, size = header.name, header.size
         refusal = self._refusal(header)
+        if refusal is None:
+            try:
+                fd, temp = tempfile.mkstemp(
+                    dir=self._out, prefix=f".{_temp_stem(name)}.", suffix=".part"
+                )
+            except OSError as exc:
+                refusal = _write_failure(exc, "create a file in its output directory")
         if refusal is not None:
             code, error = refusal
             await channel.send(reject(code, error))
             self._report(Outcome(name, size, False, peer, code=code, error=error))
             return True
-        fd, temp = tempfile.mkstemp(dir=self._out, prefix=f".{name}.", suffix=".part")
         started = time.monotonic()
         try:
             try:
-                os.fchmod(fd, self._mode)
+                try:
+                    os.fchmod(fd, self._mode)
+                except OSError as exc:  # some file systems keep modes of their own: fine
+                    logger.info("cannot set the mode of %s: %s", temp, exc.strerror)
                 await channel.send(accept())
                 digest = await self._write(channel, fd, size)
             finally:
@@ -144,7 +179,10 @@ class Receiver:
                     f"receiver computed sha256 {digest}, sender announced {header.sha256}",
                 )
             final = self._out / name
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except OSError as exc:  # e.g. a directory of that name is in the way
+                raise _Failed(*_write_failure(exc, f"store {name}")) from exc
         except _Failed as failure:
             _remove(temp)  # before anything is reported: a reported failure leaves no trace
             await channel.send(result(ok=False, code=failure.code, error=failure.error))
@@ -191,13 +229,11 @@ class Receiver:
                 while view:
                     view = view[os.write(fd, view) :]
             except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise _Failed("no-space", "receiver ran out of disk space") from exc
-                raise _Failed("write-error", f"receiver cannot write: {exc.strerror}") from exc
+                raise _Failed(*_write_failure(exc, "write")) from exc
         try:
             await asyncio.to_thread(os.fsync, fd)  # durable before it gets its final name
         except OSError as exc:
-            raise _Failed("write-error", f"receiver cannot write: {exc.strerror}") from exc
+            raise _Failed(*_write_failure(exc, "write")) from exc
         return digest.hexdigest()
 
     async def _discard(self, channel: Channel) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .channel import Channel
 from .exits import EXIT_CHECKSUM, EXIT_FAILURE, EXIT_INPUT, EXIT_REJECTED, CliError
@@ -100,13 +101,11 @@ class _Handed:
         self.bytes = 0
 
 
-async def _stream(
-    channel: Channel, file: LocalFile, early: asyncio.Future[object], handed: _Handed
-) -> None:
-    """Send the file's bytes, stopping if the receiver's result (``early``) comes first."""
+async def _stream(channel: Channel, file: LocalFile, handed: _Handed) -> None:
+    """Send the file's bytes."""
     with file.path.open("rb") as handle:
         # Reads of 256 KiB from the page cache take microseconds: no thread needed.
-        while handed.bytes < file.size and not early.done():
+        while handed.bytes < file.size:
             chunk = handle.read(min(CHUNK_SIZE, file.size - handed.bytes))
             if not chunk:
                 raise CliError(f"{file.path} shrank while it was being sent", EXIT_INPUT)
@@ -138,18 +137,27 @@ async def send_file(channel: Channel, file: LocalFile, progress: FileProgress) -
         if not reply.ok:
             raise _refused(file.name, reply)
         progress.start_file(file.name, file.size, channel.stats)
-        early: asyncio.Future[object] = asyncio.ensure_future(channel.recv())
+        reply_task: asyncio.Future[Any] = asyncio.ensure_future(channel.recv())
         handed = _Handed()
+        streaming: asyncio.Future[Any] = asyncio.ensure_future(_stream(channel, file, handed))
         ticker = asyncio.ensure_future(_show_progress(channel, file, progress, handed))
         try:
-            await _stream(channel, file, early, handed)
-            message = await early
+            await asyncio.wait({streaming, reply_task}, return_when=asyncio.FIRST_COMPLETED)
+            if streaming.done():
+                streaming.result()  # its error, if sending failed
+            else:
+                # The receiver answered before it had every byte: it failed (out of space, a
+                # write error) and discards the rest. Reset rather than push the send buffer
+                # through a slow link only to close gracefully.
+                channel.abort()
+            message = await reply_task
         finally:
             ticker.cancel()
-            if not early.done():
-                early.cancel()
-            elif not early.cancelled():
-                early.exception()  # retrieved: the error that matters is already propagating
+            for task in (streaming, reply_task):
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: the error that matters is already propagating
         reply = parse_reply(message, expect=("result",))
     except ProtocolViolation as exc:
         raise CliError(f"receiver broke the protocol: {exc}", EXIT_FAILURE) from exc

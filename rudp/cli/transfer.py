@@ -24,6 +24,7 @@ from .exits import (
     EXIT_OK,
     EXIT_REJECTED,
     CliError,
+    print_unexpected,
 )
 from .failures import CONNECTION_FAILURES, connecting, listening, lost, show_address
 from .options import config_from, impairment_from
@@ -132,7 +133,7 @@ def print_sent(sent: list[SentFile], stats: dict[str, Any]) -> None:
     """One line per verified file, then the totals when there were several."""
     for f in sent:
         print(
-            f"{f.name}: checksum OK (sha256 {f.sha256[:16]}...), {format_bytes(f.size)} in "
+            f"{f.name}: checksum OK (sha256 {f.sha256}), {format_bytes(f.size)} in "
             f"{format_duration(f.seconds)}, goodput {format_rate(f.goodput)}, "
             f"{f.retransmitted} segments retransmitted"
         )
@@ -189,7 +190,7 @@ def _print_outcome(outcome: Outcome, *, as_json: bool) -> None:
         print(
             f"received {outcome.name} ({format_bytes(outcome.size)}) from {outcome.peer} in "
             f"{format_duration(outcome.seconds)}, {format_rate(rate)}: checksum OK "
-            f"(sha256 {outcome.sha256[:16]}...)",
+            f"(sha256 {outcome.sha256})",
             flush=True,
         )
     else:
@@ -221,8 +222,12 @@ async def run_recv(args: argparse.Namespace) -> int:
     receiver = Receiver(out, report=report, min_free=args.min_free)
 
     async def handler(conn: Any) -> None:
+        peer = peer_of(conn)
         try:
-            await receiver.handle(conn, peer_of(conn))
+            await receiver.handle(conn, peer)
+        except Exception as exc:  # a bug: one line (no traceback), and serve the next sender
+            conn.abort()
+            print_unexpected(exc, verbose=args.verbose, doing=f"receiving from {peer}")
         finally:
             first_done.set()
 

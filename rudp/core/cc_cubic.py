@@ -22,6 +22,8 @@ Choices where the RFCs leave room or the controller interface is narrower than t
 
 from __future__ import annotations
 
+from .cc_undo import Undoable
+
 __all__ = [
     "ALPHA_CUBIC",
     "BETA_CUBIC",
@@ -51,7 +53,7 @@ _DEFAULT_RTT = 0.1  # seconds, for the target before any RTT sample (never with 
 _INF = float("inf")
 
 
-class Cubic:
+class Cubic(Undoable):
     """RFC 9438 CUBIC window growth and reduction, HyStart++ in the first slow start."""
 
     __slots__ = (
@@ -80,6 +82,19 @@ class Cubic:
         "ssthresh",
         "w_est",
         "w_max",
+    )
+    # RFC 9438 §4.9: what a spurious congestion event restores.
+    UNDO_FIELDS = (
+        "cwnd",
+        "ssthresh",
+        "cwnd_prior",
+        "w_max",
+        "k",
+        "epoch_start",
+        "cwnd_epoch",
+        "w_est",
+        "_growth",
+        "_reset_w_max",
     )
 
     reduces_on_loss = True
@@ -336,6 +351,15 @@ class Cubic:
             self.cwnd = self.initial_window
             self.epoch_start = None
             self._growth = 0.0
+
+    def on_persistent_congestion(self, *, now: float) -> None:
+        """cwnd = min(cwnd, 2 SMSS) (RFC 9002 §7.6.2) and, as after a timeout (§4.8), the
+        next epoch starts from W_max = its cwnd."""
+        floor = 2 * self.smss
+        if self.cwnd > floor:
+            self.cwnd = floor
+        self._reset_w_max = True
+        self._end_slow_start()
 
     def on_bytes_lost(self, lost: int, *, now: float) -> None:
         """CUBIC reacts once per recovery, in ``on_congestion_event``."""

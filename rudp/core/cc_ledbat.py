@@ -41,6 +41,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from .cc_undo import Undoable
+
 __all__ = [
     "ALLOWED_INCREASE",
     "BASE_HISTORY",
@@ -71,7 +73,7 @@ over a few samples; the RFC leaves the count to the implementation)."""
 _INF = float("inf")
 
 
-class Ledbat:
+class Ledbat(Undoable):
     """RFC 6817 LEDBAT over RTT-based queuing delay; see the module docstring."""
 
     __slots__ = (
@@ -90,6 +92,7 @@ class Ledbat:
         "smss",
         "ssthresh",
     )
+    UNDO_FIELDS = ("cwnd", "ssthresh", "_frac", "_reduced_at", "_slow_start")
 
     reduces_on_loss = True
     pacing_rate = 0.0
@@ -224,6 +227,13 @@ class Ledbat:
         if self.cwnd > self.initial_window:
             self.cwnd = self.initial_window
             self._frac = 0.0
+
+    def on_persistent_congestion(self, *, now: float) -> None:
+        """cwnd = min(cwnd, MIN_CWND segments) (RFC 9002 §7.6.2 kMinimumWindow)."""
+        floor = MIN_CWND * self.smss
+        if self.cwnd > floor:
+            self.cwnd = floor
+        self._frac = 0.0
 
     def on_bytes_lost(self, lost: int, *, now: float) -> None:
         """LEDBAT reacts once per loss event, in ``on_congestion_event``."""

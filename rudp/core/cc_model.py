@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from .cc_undo import Undoable
+
 __all__ = [
     "BETA",
     "BW_WINDOW_ROUNDS",
@@ -66,7 +68,7 @@ _NO_SSTHRESH = 1 << 62
 _INF = float("inf")
 
 
-class ModelBased:
+class ModelBased(Undoable):
     """Bandwidth and min-RTT model, pacing gain cycle, cwnd = gain x BDP; see the module."""
 
     __slots__ = (
@@ -100,6 +102,8 @@ class ModelBased:
         "ssthresh",
         "state",
     )
+    # A spurious timeout gives the window back at once rather than at the next ACK.
+    UNDO_FIELDS = ("cwnd", "_rto_pending", "_prior_cwnd")
 
     reduces_on_loss = False
     cwnd: int
@@ -188,6 +192,30 @@ class ModelBased:
             self._rto_pending = True
         self.cwnd = self.smss
 
+    def restore(self, state: object, *, now: float) -> None:
+        """Undo a spurious timeout: the window from before it, with no restore pending."""
+        super().restore(state, now=now)
+        self._rto_pending = False
+
+    def on_persistent_congestion(self, *, now: float) -> None:
+        """The path carried nothing for 3 PTOs (RFC 9002 §7.6): the bandwidth model is stale.
+        Forget it and start over in STARTUP from one segment; the timeout's saved window is
+        not restored. The min RTT filter is kept (it ages out by itself)."""
+        self._rto_pending = False
+        self.cwnd = self.smss
+        self._bw_slots = [0.0] * BW_WINDOW_ROUNDS
+        self.btl_bw = 0.0
+        self.inflight_hi = None
+        self.filled_pipe = False
+        self._full_bw = 0.0
+        self._full_bw_count = 0
+        self.state = STARTUP
+        self.pacing_gain = self.cwnd_gain = STARTUP_GAIN
+        self._round_start = None
+        self._marks.clear()
+        if self.min_rtt:
+            self.pacing_rate = STARTUP_GAIN * self.initial_window / self.min_rtt
+
     def on_idle_restart(self, *, now: float) -> None:
         """The idle gap must not count as a slow round: start a new sample interval."""
         self._round_start = None
@@ -211,7 +239,8 @@ class ModelBased:
         while len(marks) > 2 and now - marks[1][0] >= interval:
             marks.popleft()
         then, before = marks[0]
-        if now - then >= interval:
+        # now > then: a coarse clock (uvloop's ticks in ms) can make both spans 0 on loopback.
+        if now - then >= interval and now > then:
             sample = (delivered - before) / (now - then)
             if sample > self._round_max_bw:
                 self._round_max_bw = sample
@@ -263,7 +292,7 @@ class ModelBased:
             lost >= MIN_LOSS_SEGMENTS * self.smss
             and lost > LOSS_THRESH * (delivered + lost)
             and min_rtt is not None
-            and self._round_min_rtt > QUEUE_RTT_FACTOR * min_rtt
+            and QUEUE_RTT_FACTOR * min_rtt < self._round_min_rtt < _INF  # a sample, and high
         ):
             floor = MIN_CWND_SEGMENTS * self.smss
             self.inflight_hi = max(int(BETA * self._round_max_flight), floor)

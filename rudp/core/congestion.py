@@ -14,6 +14,7 @@ from typing import Protocol
 from .cc_cubic import Cubic
 from .cc_ledbat import Ledbat
 from .cc_model import ModelBased
+from .cc_undo import Undoable
 
 __all__ = [
     "CONTROLLERS",
@@ -75,6 +76,19 @@ class CongestionController(Protocol):
         """True while cwnd < ssthresh."""
         ...
 
+    def on_persistent_congestion(self, *, now: float) -> None:
+        """Every datagram sent over a span of 3 PTOs was lost (RFC 9002 §7.6): fall back to
+        the minimum window and forget what the path could carry."""
+        ...
+
+    def snapshot(self) -> object:
+        """The window state just before a reduction, for ``restore`` if it was spurious."""
+        ...
+
+    def restore(self, state: object, *, now: float) -> None:
+        """Undo a spurious reduction: put back a ``snapshot`` (cwnd only grows)."""
+        ...
+
 
 def initial_window(max_payload: int, initial_window_segments: int = _IW10_SEGMENTS) -> int:
     """The initial window in bytes for an SMSS of ``max_payload``.
@@ -92,7 +106,7 @@ def initial_window(max_payload: int, initial_window_segments: int = _IW10_SEGMEN
     return initial_window_segments * max_payload
 
 
-class NewReno:
+class NewReno(Undoable):
     """RFC 5681 slow start and congestion avoidance with byte counting (RFC 3465).
 
     Two refinements over the plain RFC 5681 text:
@@ -108,6 +122,7 @@ class NewReno:
     """
 
     __slots__ = ("_ca_acked", "_rto_pending", "cwnd", "initial_window", "smss", "ssthresh")
+    UNDO_FIELDS = ("cwnd", "ssthresh", "_ca_acked")
 
     reduces_on_loss = True
     pacing_rate = 0.0
@@ -194,6 +209,14 @@ class NewReno:
         if self.cwnd > self.initial_window:
             self.cwnd = self.initial_window
             self._ca_acked = 0
+
+    def on_persistent_congestion(self, *, now: float) -> None:
+        """cwnd = min(cwnd, kMinimumWindow = 2 SMSS) (RFC 9002 §7.6.2); the RTO that found
+        it has already set ssthresh."""
+        floor = 2 * self.smss
+        if self.cwnd > floor:
+            self.cwnd = floor
+        self._ca_acked = 0
 
     def on_rtt_sample(self, rtt: float, *, now: float) -> None:
         """NewReno does not use RTT samples."""

@@ -19,6 +19,7 @@ from ..wire.packet import (
     Reset,
     ResetReason,
 )
+from ..wire.ranges import RangeSet
 from ..wire.seqnum import MASK32
 from .congestion import CongestionController
 from .datagrams import DatagramChannel
@@ -27,12 +28,14 @@ from .events import (
     EndOfStream,
 )
 from .pacer import Pacer
+from .rack import Rack
 from .ratelimit import TokenBucket
 from .recvbuf import RecvBuffer
 from .rtt import RttEstimator
 from .sendbuf import SendBuffer
 from .state import SYNCHRONIZED, ConnState, StateMachine, Trigger
 from .stats import ConnectionStats
+from .xmitlog import XmitLog
 
 __all__ = [
     "DATA_MARK",
@@ -132,7 +135,29 @@ class ConnectionBase:
         self._rto_deadline: float | None = None
         self._pacing_deadline: float | None = None  # the pacer's next credit, data waiting
         self._pacer = Pacer(config.max_payload)
-        self._rack_rtt: float | None = None  # RACK.rtt (RFC 8985 §6.2), seconds
+        # Loss detection (RFC 8985): first-transmission times, RACK state and its timer.
+        self._xmit = XmitLog()
+        self._rack = Rack()
+        self._rack_deadline: float | None = None
+        self._last_xmit = 0.0  # when DATA (new or retransmitted) last left
+        # Tail-loss probe (RFC 8985 §7): its deadline, a probe due at the next flush, and the
+        # outstanding probe's end and TSval (0 for a probe of new data).
+        self._tlp_deadline: float | None = None
+        self._tlp_due = False
+        self._tlp_end: int | None = None
+        self._tlp_seq = 0  # where the probe's retransmitted range begins
+        self._tlp_tsval = 0
+        # Spurious-recovery undo (RFC 3522, RFC 3708, RFC 4015): the controller's state from
+        # before the episode's reduction, the first retransmission's TSval and sequence
+        # number, and the episode's retransmitted bytes not yet reported as duplicates.
+        self._undo_active = False
+        self._undo_state: object = None
+        self._undo_tsval = 0  # 0: nothing retransmitted yet; -1: timestamps decided
+        self._undo_seq = 0
+        self._undo_ranges = RangeSet()
+        self._undo_blocked = False  # a real loss was shown: the episode cannot be undone
+        self._undo_sacked = 0  # segments SACKed when the episode began (reordering degree)
+        self._persistent_declared = False
         self._ack_deadline: float | None = None
         self._persist_deadline: float | None = None
         self._persist_interval = 0.0
@@ -191,6 +216,23 @@ class ConnectionBase:
         return self._smss
 
     @property
+    def dupthresh(self) -> int:
+        """Duplicate ACKs (or SACKed segments) that mean loss: ``Config.dupack_threshold``,
+        raised to the reordering the path has shown."""
+        return self._sb.dupthresh
+
+    @property
+    def reordering_window_multiplier(self) -> int:
+        """RACK.reo_wnd_mult (RFC 8985 §6.2): the reordering window in quarters of min RTT."""
+        return self._rack.reo_wnd_mult
+
+    @property
+    def probe_outstanding(self) -> bool:
+        """A tail-loss probe is in flight: it may take pipe one segment past cwnd
+        (RFC 8985 §7.3 sends it whatever the window says)."""
+        return self._tlp_end is not None
+
+    @property
     def is_terminated(self) -> bool:
         return self._terminated
 
@@ -236,7 +278,7 @@ class ConnectionBase:
         self._dg.clear()
         self._push_event(ConnectionTerminated(reason=reason, error=error, by_peer=by_peer))
         self._rto_deadline = self._persist_deadline = self._ack_deadline = None
-        self._pacing_deadline = None
+        self._pacing_deadline = self._rack_deadline = self._tlp_deadline = None
         self._hs_deadline = self._hs_expire = None
         self._owner._mark_dirty(self)
 

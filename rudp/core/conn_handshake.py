@@ -162,15 +162,12 @@ class HandshakeLayer(PathLayer):
             max_payload=self._smss,
             initial_window_segments=cfg.initial_window_segments,
         )
-        # RACK for retransmissions goes with the controllers that own cwnd in recovery: with
-        # NewReno it replaced RTO restarts by long PRR recoveries and lowered goodput at 5-10 %
-        # loss in bench/core_cost.py (0.37 -> 0.29 and 0.25 -> 0.15 MB/s).
-        self._sb.rack_enabled = not self.cc.reduces_on_loss
+        self._sb.rack_enabled = cfg.rack  # log retransmissions for RACK (RFC 8985 §6.2)
         sample = (timestamp(now) - tsecr) & MASK32
         if tsecr and sample < 0x80000000:
             self.rtt.on_sample(sample / 1e6)
             self.cc.on_rtt_sample(sample / 1e6, now=now)
-            self._rack_rtt = sample / 1e6
+            self._rack.rtt = sample / 1e6  # RACK.rtt until data is delivered
         if self._hs_retries:
             # A lost handshake datagram: start with one segment (RFC 6928 §2, RFC 5681 §3.1).
             self.cc.cwnd = self._smss

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 from ..wire.packet import PATH_SIZE, PATH_TOKEN_SIZE, PathChallenge, PathResponse
 from ..wire.seqnum import MASK32
-from .congestion import make_controller
 from .conn_base import Addr, ConnectionBase
-from .rtt import RttEstimator
 
 __all__ = ["MAX_PATH_CHALLENGES", "PathCandidate", "PathLayer"]
 
@@ -123,16 +121,10 @@ class PathLayer(ConnectionBase):
         old = self.peer_addr
         self.peer_addr = addr
         self.stats.path_migrations += 1
-        if old[0] != addr[0] and self.cc is not None:
-            # A new host is a new path: start its congestion controller and RTT estimate
-            # afresh; a new port alone is the same path behind a NAT (RFC 9000 §9.4).
-            cfg = self.config
-            self.rtt = RttEstimator(cfg)
-            self.cc = make_controller(
-                cfg.congestion_control,
-                max_payload=self._smss,
-                initial_window_segments=cfg.initial_window_segments,
-            )
+        # The congestion state and RTT estimate are kept, for a new port and a new host alike:
+        # RFC 9000 §9.4 resets them for a new host, but the data in flight toward the old
+        # address would then have to be declared lost, which is the loss recovery's call.
+        # Loss recovery adapts to the new path within a few round trips instead.
         self._owner._peer_address_changed(self, old)
         self._ack_now = True  # the peer hears from the new path at once
         self._owner._mark_dirty(self)

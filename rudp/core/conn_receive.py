@@ -22,7 +22,7 @@ from ..wire.packet import (
 from ..wire.seqnum import MASK32, unwrap
 from . import recvbuf as rx
 from .conn_base import DATA_MARK, PAWS_IDLE, Addr, reason_name, timestamp
-from .conn_handshake import HandshakeLayer
+from .conn_recovery import RecoveryLayer
 from .events import (
     DatagramReceived,
     SendBufferLow,
@@ -33,7 +33,7 @@ from .state import ConnState, Trigger
 __all__ = ["ReceiveLayer"]
 
 
-class ReceiveLayer(HandshakeLayer):
+class ReceiveLayer(RecoveryLayer):
     """What the peer sends us."""
 
     # --- datagrams from the peer --------------------------------------------------------
@@ -130,6 +130,8 @@ class ReceiveLayer(HandshakeLayer):
             return
         una = sb.snd_una
         pipe_before = sb.pipe
+        # Bytes at or above this were never retransmitted (RACK needs first transmissions).
+        orig_floor = sb.high_rxt if sb.recovery and sb.high_rxt > una else una
         # Window update only from a newer segment (RFC 9293 §3.10.7.4, SND.WL1/WL2).
         wnd = window << self._peer_wscale
         window_changed = False
@@ -140,31 +142,57 @@ class ReceiveLayer(HandshakeLayer):
             self._wl2 = ack
             if wnd > self._max_peer_window:
                 self._max_peer_window = wnd
-        delivered = sb.on_ack(ack) if ack > una else 0
+        rack = self._rack
+        delivered = 0
+        top = 0  # the end of the highest newly delivered byte
+        if ack > una:
+            delivered = sb.on_ack(ack)
+            self._xmit.trim(ack)
+            top = ack
+            if delivered:
+                rack.on_original_delivered(una, ack, retransmitted_below=orig_floor)
         newly_sacked = 0
         if sacks:
             start_index = 0
             if flags & FLAG_DSACK:
                 self.stats.dsack_received += 1
                 start_index = 1
+                left, right = sacks[0]
+                dstart = unwrap(left, una)
+                self._on_dsack(dstart, dstart + ((right - left) & MASK32), now)
             for left, right in sacks[start_index:]:
                 start = unwrap(left, una)
-                newly_sacked += sb.on_sack(start, start + ((right - left) & MASK32))
+                end = start + ((right - left) & MASK32)
+                newly = sb.on_sack(start, end)
+                if newly:
+                    newly_sacked += newly
+                    if end > sb.snd_nxt:
+                        end = sb.snd_nxt
+                    if end > top:
+                        top = end
+                    rack.on_original_delivered(start, end, retransmitted_below=orig_floor)
+        path_rtt = self._rack_on_delivery(top, orig_floor, now) if top else None
         if (delivered or newly_sacked) and tsecr:
             sample = (timestamp(now) - tsecr) & MASK32
             if sample < 0x80000000:
                 self.rtt.on_sample(sample / 1e6)  # RFC 7323 §4: unambiguous, no Karn needed
-                if ack > una:
+                if ack > una and path_rtt is None:
                     # While a hole is open the peer echoes the TSval of its last in-order
                     # segment (RFC 7323 §4.3), so a pure SACK's sample includes the time the
-                    # hole has been open: fine for the RTO, not for the model or RACK.rtt.
-                    self._rack_rtt = sample / 1e6
+                    # hole has been open: fine for the RTO, not for the controller.
                     cc.on_rtt_sample(sample / 1e6, now=now)
+        if path_rtt is not None:
+            cc.on_rtt_sample(path_rtt, now=now)  # the newest delivery's own round trip
         if ack > una:
             self._dupacks = 0
             self._rto_count = 0
+            self._persistent_declared = False
             # Restart the timer on new data acknowledged, stop it when all is (RFC 6298 §5.2-3).
             self._rto_deadline = now + self.rtt.rto if sb.outstanding else None
+            if self._undo_tsval > 0:
+                self._eifel_check(ack, tsecr, now)
+            if self._tlp_end is not None:
+                self._tlp_on_ack(ack, tsecr, now)
         elif sb.outstanding and not payload_len and (newly_sacked or not window_changed):
             self._dupacks += 1
             self.stats.dup_acks_received += 1
@@ -174,69 +202,28 @@ class ReceiveLayer(HandshakeLayer):
             if sb.snd_una >= sb.recovery_point:
                 if sb.recovery == FAST_RECOVERY and prr:
                     cc.cwnd = cc.ssthresh  # the reduction is complete (RFC 6937 §3.1)
-                sb.exit_recovery()
-            elif ack > una and sb.recovery == FAST_RECOVERY:
-                sb.mark_head_lost()  # partial ACK: the next hole is lost too (RFC 6582 §3.2)
+                self._on_recovery_exit()
+            elif ack > una and sb.recovery == FAST_RECOVERY and sb.sacked:
+                # Partial ACK: the next hole is lost too (RFC 6582 §3.2), when SACKed data
+                # above shows it is a hole and not data still in flight.
+                sb.mark_head_lost()
         if newly_sacked:
             sb.update_lost_edge()
-        if sb.rxt_log and (newly_sacked or ack > una):
-            self._detect_lost_retransmissions(now)
-        if not sb.recovery and sb.outstanding:
-            if self._dupacks >= self.config.dupack_threshold or sb.lost_edge > sb.snd_una:
-                # Fast retransmit and SACK-based recovery (RFC 5681 §3.2, RFC 6675 §5).
-                cc.on_congestion_event(bytes_in_flight=self._flight_size(), now=now)
-                self._prr_delivered = self._prr_out = 0
-                self._recover_fs = sb.outstanding or 1
-                sb.mark_head_lost()
-                sb.enter_recovery(FAST_RECOVERY)
-                self.stats.fast_retransmits += 1
-                self.stats.recoveries += 1
+        if acked and (sb.sacked or sb.rxt_log or self._rack_deadline is not None):
+            self._rack_detect(now)
+        self._maybe_enter_recovery(now)
         if sb.recovery == FAST_RECOVERY and prr:
             self._prr_update(acked)
         elif acked:
             cc.on_ack(acked, bytes_in_flight=pipe_before, now=now)
+        if acked:
+            self._arm_tlp(now)
         if ack > una:
             if sb.fin_acked:
                 self._on_fin_acked(now)
             if self._write_paused and sb.size <= self.config.send_buffer_low:
                 self._write_paused = False
                 self._push_event(SendBufferLow())
-
-    def _detect_lost_retransmissions(self, now: float) -> None:
-        """RACK for retransmissions (RFC 8985 §6.2): wait RACK.rtt (the latest sample from
-        an ACK that advanced snd_una) plus reo_wnd = min_RTT / 4 after a retransmission
-        before deeming it lost again."""
-        latest = self._rack_rtt
-        if latest is None:  # pragma: no cover - the handshake always gives a sample
-            return
-        min_rtt = self.rtt.min_rtt if self.rtt.min_rtt is not None else latest
-        found = self._sb.detect_lost_retransmissions(now, latest + min_rtt / 4)
-        if found:
-            self.stats.lost_retransmissions += 1
-
-    def _prr_update(self, delivered: int) -> None:
-        """Proportional Rate Reduction (RFC 6937 §3.1): during fast recovery set cwnd to pipe
-        plus what may be sent for this ACK, so the window falls to ssthresh over one round
-        trip in step with deliveries, pipe never exceeds cwnd, and the first retransmission
-        leaves at once (Linux forces one segment when nothing was sent yet)."""
-        cc = self.cc
-        if cc is None:  # pragma: no cover - set up with the receive buffer
-            return
-        self._prr_delivered += delivered
-        pipe = self._sb.pipe
-        ssthresh = cc.ssthresh
-        if pipe > ssthresh:
-            # Proportional part: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out.
-            sndcnt = -(-self._prr_delivered * ssthresh // self._recover_fs) - self._prr_out
-        else:
-            # Slow-start reduction bound (PRR-SSRB).
-            limit = max(self._prr_delivered - self._prr_out, delivered) + self._smss
-            sndcnt = min(ssthresh - pipe, limit)
-        if sndcnt < 0:
-            sndcnt = 0
-        if not self._prr_out and sndcnt < self._smss + 1:
-            sndcnt = self._smss + 1  # the fast retransmit itself (+1: it may carry the FIN)
-        cc.cwnd = pipe + sndcnt
 
     def _process_data(self, seq: int, payload: bytes, fin: int, now: float) -> None:
         rb = self._rb

@@ -24,6 +24,8 @@ class TimerLayer(ReceiveLayer):
         deadline: float | None = None
         for value in (
             self._rto_deadline,
+            self._tlp_deadline,
+            self._rack_deadline,
             self._pacing_deadline,
             self._ack_deadline,
             self._persist_deadline,
@@ -109,6 +111,10 @@ class TimerLayer(ReceiveLayer):
             self.stats.keepalives_sent += 1
             self._ping = True
             self._owner._mark_dirty(self)
+        if self._rack_deadline is not None and now >= self._rack_deadline:
+            self._on_rack_timer(now)
+        if self._tlp_deadline is not None and now >= self._tlp_deadline:
+            self._on_tlp_timer(now)  # re-arms the RTO behind the probe
         if self._rto_deadline is not None and now >= self._rto_deadline:
             self._on_rto(now)
             if self._terminated:
@@ -150,11 +156,17 @@ class TimerLayer(ReceiveLayer):
             )
             return
         self.stats.rto_timeouts += 1
+        self._begin_undo_episode()
         cc.on_retransmission_timeout(bytes_in_flight=self._flight_size(), now=now)
+        self._check_persistent_congestion(now)
         self.rtt.on_timeout()
         if sb.recovery != RTO_RECOVERY:
             self.stats.recoveries += 1
         sb.enter_recovery(RTO_RECOVERY)
         self._dupacks = 0
+        self._tlp_deadline = self._rack_deadline = None
+        self._tlp_end = None
+        self._tlp_due = False
+        sb.set_dupthresh(self.config.dupack_threshold)  # reordering estimates start over
         self._rto_deadline = now + self.rtt.rto  # RFC 6298 §5.6
         self._owner._mark_dirty(self)

@@ -25,6 +25,8 @@ from .state import SYNCHRONIZED, ConnState
 __all__ = ["TransmitLayer"]
 
 _pack_header = SEGMENT.pack
+PACING_SS_GAIN = 2.0  # pacing rate / (cwnd / SRTT) in slow start (Linux tcp_pacing_ss_ratio)
+PACING_CA_GAIN = 1.2  # ... in congestion avoidance (Linux tcp_pacing_ca_ratio)
 # At most this many extra ACKs per flush carry SACK blocks the first ACK had no room for.
 _EXTRA_SACK_ACKS = 4
 _VT_DATA = (VERSION << 4) | TYPE_DATA
@@ -74,9 +76,13 @@ class TransmitLayer(TimerLayer):
         if cc is None or rb is None:  # pragma: no cover - set up together
             return 0
         self._pacing_deadline = None
+        probes = 0
+        if self._tlp_due:
+            self._tlp_due = False
+            probes = self._send_probe(out, now)
         if not sb.unsent and sb.lost_edge <= max(sb.high_rxt, sb.snd_una) and not sb.relost:
             self._persist_deadline = None
-            return 0
+            return probes
         smss = self._smss
         cfg = self.config
         if not sb.outstanding and now - self._last_data_sent > self.rtt.rto:
@@ -93,9 +99,19 @@ class TransmitLayer(TimerLayer):
         cid = self.peer_cid
         sent = 0
         pacer = None
-        if cc.pacing_rate:
+        rate = cc.pacing_rate
+        if not rate and cfg.pacing:
+            srtt = self.rtt.srtt
+            if srtt:
+                # Linux tcp_update_pacing_rate: 200 % of cwnd per SRTT in slow start, 120 %
+                # after, so the window drains within the round trip but never in one burst.
+                gain = PACING_SS_GAIN if cc.in_slow_start() else PACING_CA_GAIN
+                rate = gain * cc.cwnd / srtt
+        if rate:
             pacer = self._pacer
-            pacer.set_rate(cc.pacing_rate)
+            pacer.set_rate(rate)
+        undo = self._undo_active
+        nxt_before = sb.snd_nxt
         view = sb.view()
         try:
             while True:
@@ -119,6 +135,8 @@ class TransmitLayer(TimerLayer):
                         break
                     sb.on_retransmitted(seq, end, now)
                     cc.on_bytes_lost(end - seq, now=now)
+                    if undo:
+                        self._note_retransmission(seq, end, tsval)
                     fin = sb.fin_queued and end > sb.fin_seq
                     span = end - seq  # sequence numbers sent, the FIN's included
                     stats.segments_retransmitted += 1
@@ -201,6 +219,11 @@ class TransmitLayer(TimerLayer):
             view.release()
         if sent:
             self._acked_now(rb)
+            self._last_xmit = now
+            if sb.snd_nxt > nxt_before:
+                self._xmit.record(sb.snd_nxt, now)
+            self._arm_tlp(now)
+        sent += probes
         # Zero window with data waiting and nothing in flight: probe (RFC 9293 §3.8.6.1).
         if sb.unsent and not sb.outstanding and sb.snd_una + self.peer_window <= sb.snd_nxt:
             if self._persist_deadline is None:
@@ -209,6 +232,67 @@ class TransmitLayer(TimerLayer):
         else:
             self._persist_deadline = None
         return sent
+
+    def _send_probe(self, out: list[tuple[bytes, Addr]], now: float) -> int:
+        """The tail-loss probe (RFC 8985 §7.3): one segment of new data if the peer's window
+        takes it, else the last segment sent again, whatever cwnd says. Returns 1 if sent."""
+        sb = self._sb
+        rb = self._rb
+        if rb is None or not sb.outstanding:  # pragma: no cover - checked when armed
+            return 0
+        smss = self._smss
+        usable = sb.snd_una + self.peer_window - sb.snd_nxt
+        data_unsent = sb.end_seq - sb.snd_nxt
+        tsval = timestamp(now)
+        if data_unsent > 0 and usable > 0:
+            seq, end, fin = sb.take_new(min(smss, data_unsent, usable))
+            self._xmit.record(sb.snd_nxt, now)
+            self._last_data_sent = now
+            self._tlp_tsval = 0
+        else:
+            end = sb.snd_nxt
+            seq = end - smss - (1 if sb.fin_sent else 0)
+            if seq < sb.snd_una:
+                seq = sb.snd_una
+            if sb.sacked and sb.sacked.covers(seq, end):
+                return 0  # the tail arrived: holes below it are RACK's to find
+            fin = sb.fin_sent and end > sb.fin_seq
+            self._tlp_tsval = tsval
+            self.stats.segments_retransmitted += 1
+            self.stats.bytes_retransmitted += end - seq
+        self._tlp_end = sb.snd_nxt
+        self._tlp_seq = seq
+        sacks, dsack = self._sack_blocks()
+        view = sb.view()
+        try:
+            payload = bytes(sb.payload_view(view, seq, end))
+        finally:
+            view.release()
+        flags = (FLAG_FIN if fin else 0) | (FLAG_DSACK if dsack else 0)
+        buf = bytearray(HEADER_SIZE + 8 * len(sacks) + len(payload))
+        offset = pack_segment(
+            buf,
+            0,
+            TYPE_DATA,
+            flags,
+            rb.window_field(),
+            self.peer_cid,
+            seq & MASK32,
+            rb.rcv_nxt & MASK32,
+            tsval,
+            self._ts_recent,
+            sacks,
+        )
+        buf[offset:] = payload
+        out.append((bytes(buf), self.peer_addr))
+        stats = self.stats
+        stats.datagrams_sent += 1
+        stats.bytes_sent += len(buf)
+        stats.payload_bytes_sent += len(payload)
+        stats.tlp_probes += 1
+        self._last_xmit = now
+        self._acked_now(rb)
+        return 1
 
     def _send_ack(self, out: list[tuple[bytes, Addr]], now: float) -> None:
         rb = self._rb

@@ -78,6 +78,11 @@ class SendBuffer:
         self.rack_ts = float("-inf")  # RACK.xmit_ts: newest delivered retransmission's send
         self.rack_enabled = False  # log retransmissions for RACK (set by the connection)
 
+    @property
+    def dupthresh(self) -> int:
+        """DupThresh in force: the configured one, raised after reordering was seen."""
+        return self._dupthresh
+
     def set_dupthresh(self, dupthresh: int) -> None:
         """Recompute the IsLost byte threshold once the segment size is agreed."""
         self._dupthresh = dupthresh
@@ -224,7 +229,10 @@ class SendBuffer:
     def enter_recovery(self, kind: int) -> None:
         self.recovery = kind
         self.recovery_point = self.snd_nxt
-        self.high_rxt = self.snd_una
+        if self.high_rxt < self.snd_una or kind == RTO_RECOVERY:
+            self.high_rxt = self.snd_una
+        # Otherwise retransmissions of the last recovery are still in flight above snd_una
+        # (holes found beyond its recovery point): they are not sent a second time.
         if kind == RTO_RECOVERY:
             # After a timeout every unSACKed byte in flight is presumed lost (RFC 6675 §5.1).
             self.lost_edge = self.snd_nxt
@@ -233,6 +241,14 @@ class SendBuffer:
 
     def exit_recovery(self) -> None:
         self.recovery = NOT_IN_RECOVERY
+
+    def forget_losses(self) -> None:
+        """A recovery proved spurious: nothing beyond what was already retransmitted is lost,
+        and no retransmission in flight is to be sent again."""
+        edge = self.high_rxt if self.high_rxt > self.snd_una else self.snd_una
+        if self.lost_edge > edge:
+            self.lost_edge = edge
+        self.relost.clear()
 
     def _lost_pending(self) -> int:
         """Bytes deemed lost and not yet retransmitted."""

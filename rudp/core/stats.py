@@ -22,6 +22,14 @@ class ConnectionStats:
         "bytes_retransmitted",
         "fast_retransmits",
         "lost_retransmissions",
+        "rack_marked",
+        "tlp_probes",
+        "tlp_recoveries",
+        "spurious_by_timestamps",
+        "spurious_by_dsack",
+        "spurious_retransmit_bytes",
+        "undone_recoveries",
+        "persistent_congestion",
         "rto_timeouts",
         "recoveries",
         "dup_acks_received",
@@ -56,6 +64,14 @@ class ConnectionStats:
         self.bytes_retransmitted: int = 0
         self.fast_retransmits: int = 0
         self.lost_retransmissions: int = 0  # ACKs on which RACK found a retransmission lost
+        self.rack_marked: int = 0  # times RACK deemed first transmissions lost (RFC 8985 §6)
+        self.tlp_probes: int = 0  # tail-loss probes sent (RFC 8985 §7)
+        self.tlp_recoveries: int = 0  # probes that repaired a tail loss (window reduced)
+        self.spurious_by_timestamps: int = 0  # recoveries the Eifel test found spurious
+        self.spurious_by_dsack: int = 0  # recoveries whose every retransmission was D-SACKed
+        self.spurious_retransmit_bytes: int = 0  # retransmitted bytes D-SACKed as duplicates
+        self.undone_recoveries: int = 0  # window reductions undone (either test)
+        self.persistent_congestion: int = 0  # RFC 9002 §7.6 collapses
         self.rto_timeouts: int = 0
         self.recoveries: int = 0
         self.dup_acks_received: int = 0

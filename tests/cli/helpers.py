@@ -11,9 +11,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +42,15 @@ def write_random(path: Path, size: int, *, seed: int = 0) -> Path:
 
 
 async def spawn(
-    *args: str, preexec_fn: Callable[[], None] | None = None
+    *args: str,
+    preexec_fn: Callable[[], None] | None = None,
+    wrapper: Sequence[str] = (),
 ) -> asyncio.subprocess.Process:
-    """``python -m rudp ARGS`` with pipes for stdout and stderr."""
+    """``python -m rudp ARGS`` with pipes for stdout and stderr; ``wrapper`` is a command
+    that ends by exec'ing its arguments (the process keeps its pid)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return await asyncio.create_subprocess_exec(
+        *wrapper,
         sys.executable,
         "-m",
         "rudp",
@@ -105,10 +112,21 @@ class Receiver:
 
     @classmethod
     async def start(
-        cls, out: Path, *extra: str, preexec_fn: Callable[[], None] | None = None
+        cls,
+        out: Path,
+        *extra: str,
+        preexec_fn: Callable[[], None] | None = None,
+        wrapper: Sequence[str] = (),
     ) -> Receiver:
         proc = await spawn(
-            "recv", "--listen", "127.0.0.1:0", "--out", str(out), *extra, preexec_fn=preexec_fn
+            "recv",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            str(out),
+            *extra,
+            preexec_fn=preexec_fn,
+            wrapper=wrapper,
         )
         first = (await read_until(proc, b"listening")).splitlines()[-1]
         if first.startswith(b"{"):
@@ -129,3 +147,30 @@ class Receiver:
     def leftovers(self) -> list[str]:
         """Partial files still in the output directory."""
         return sorted(p.name for p in self.out.iterdir() if p.name.endswith(".part"))
+
+
+def private_tmpfs(mountpoint: Path, size: str) -> list[str]:
+    """A ``spawn`` wrapper: the command runs in its own mount namespace with a tmpfs of
+    ``size`` on ``mountpoint`` (which must exist); the mount vanishes with the process, and
+    the test sees it under ``/proc/PID/root``."""
+    script = 'mount -t tmpfs -o "size=$0" rudp-test "$1" && shift && exec "$@"'
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        size,
+        str(mountpoint),
+    ]
+
+
+def can_mount_private_tmpfs() -> bool:
+    """True when this process may make a mount namespace with a tmpfs (root, unshare)."""
+    if shutil.which("unshare") is None:
+        return False
+    wrapper = private_tmpfs(Path(tempfile.gettempdir()), "64k")
+    probe = subprocess.run([*wrapper, "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import os
 import resource
 import signal
 import socket
@@ -14,7 +17,17 @@ import pytest
 from rudp import messages
 from rudp.cli import exits, protocol
 
-from .helpers import Receiver, Result, finish, read_until, run, spawn, write_random
+from .helpers import (
+    Receiver,
+    Result,
+    can_mount_private_tmpfs,
+    finish,
+    private_tmpfs,
+    read_until,
+    run,
+    spawn,
+    write_random,
+)
 
 
 def assert_fails(result: Result, code: int, message: str) -> None:
@@ -57,6 +70,12 @@ async def test_unresolvable_host(tmp_path: Path) -> None:
     assert_fails(result, exits.EXIT_USAGE, "cannot resolve host 'no-such-host.invalid'")
 
 
+async def test_output_directory_that_is_a_file(tmp_path: Path) -> None:
+    path = write_random(tmp_path / "a", 10)
+    result = await run("recv", "--listen", "127.0.0.1:0", "--out", str(path))
+    assert_fails(result, exits.EXIT_INPUT, f"cannot use output directory {path}")
+
+
 async def test_bad_impairment_value(tmp_path: Path) -> None:
     path = write_random(tmp_path / "a", 10)
     result = await run("send", str(path), "127.0.0.1:9", "--loss", "150")
@@ -83,7 +102,72 @@ async def test_port_in_use(tmp_path: Path, silent_port: int) -> None:
     assert_fails(result, exits.EXIT_LISTEN, "address already in use")
 
 
+async def test_unreadable_file(tmp_path: Path, receiver: Receiver) -> None:
+    path = write_random(tmp_path / "secret.bin", 10)
+    path.chmod(0)
+    # root reads anything: drop the capabilities that let it, for the sender only
+    sender = await spawn("send", str(path), receiver.address, preexec_fn=_as_plain_user)
+    assert_fails(await finish(sender), exits.EXIT_INPUT, "cannot read")
+    assert list(receiver.out.iterdir()) == []
+
+
+needs_tmpfs = pytest.mark.skipif(
+    not can_mount_private_tmpfs(), reason="a private tmpfs needs root and unshare(1)"
+)
+
+
+@needs_tmpfs
 async def test_receiver_out_of_disk_space(tmp_path: Path) -> None:
+    """A real file system with too little room: a 1 MiB tmpfs, and a 2 MB file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    small = await Receiver.start(out, wrapper=private_tmpfs(out, "1m"))
+    try:
+        path = write_random(tmp_path / "a.bin", 2_000_000)
+        result = await run("send", str(path), small.address)
+        assert_fails(
+            result,
+            exits.EXIT_REJECTED,
+            "receiver could not take a.bin: not enough disk space on the receiver: "
+            "a.bin needs 1.9 MiB, 1.0 MiB free",
+        )
+        assert "failed a.bin" in await small.line(b"a.bin")
+        assert os.listdir(f"/proc/{small.proc.pid}/root{out}") == []
+    finally:
+        await small.stop()
+
+
+@needs_tmpfs
+async def test_receiver_runs_out_of_disk_space_mid_file(tmp_path: Path) -> None:
+    """The file fit when it was accepted; then the disk filled up (a 12 MiB tmpfs filled by
+    another writer while the 8 MiB file is on its way). The sender is told why and stops."""
+    out = tmp_path / "out"
+    out.mkdir()
+    small = await Receiver.start(out, wrapper=private_tmpfs(out, "12m"))
+    seen = Path(f"/proc/{small.proc.pid}/root{out}")  # the receiver's view of its tmpfs
+    try:
+        sender = await _sender_in_progress(tmp_path, small)
+        with open(seen / "filler", "wb") as filler:
+            with contextlib.suppress(OSError):  # ENOSPC: full
+                while True:
+                    filler.write(bytes(1 << 16))
+                    filler.flush()
+        assert_fails(
+            await finish(sender),
+            exits.EXIT_REJECTED,
+            "receiver could not take slow.bin: receiver ran out of disk space",
+        )
+        assert "failed slow.bin" in await small.line(b"slow.bin")
+        assert os.listdir(seen) == ["filler"]  # no partial file
+        (seen / "filler").unlink()
+        path = write_random(tmp_path / "next.bin", 1000)
+        assert (await run("send", str(path), small.address)).code == 0  # it goes on
+        assert sorted(os.listdir(seen)) == ["next.bin"]
+    finally:
+        await small.stop()
+
+
+async def test_receiver_keeps_the_free_space_asked_for(tmp_path: Path) -> None:
     full = await Receiver.start(tmp_path / "out", "--min-free", "1000PiB")
     try:
         path = write_random(tmp_path / "a.bin", 1000)
@@ -93,6 +177,35 @@ async def test_receiver_out_of_disk_space(tmp_path: Path) -> None:
         assert not (full.out / "a.bin").exists()
     finally:
         await full.stop()
+
+
+async def test_a_directory_in_the_way_of_the_file(tmp_path: Path, receiver: Receiver) -> None:
+    (receiver.out / "x.bin").mkdir()
+    path = write_random(tmp_path / "x.bin", 1000)
+    result = await run("send", str(path), receiver.address)
+    assert_fails(
+        result, exits.EXIT_REJECTED, "receiver could not take x.bin: receiver cannot store x.bin"
+    )
+    assert "failed x.bin" in await receiver.line(b"x.bin")
+    assert sorted(p.name for p in receiver.out.iterdir()) == ["x.bin"]  # the directory only
+    assert (receiver.out / "x.bin").is_dir()
+    other = write_random(tmp_path / "y.bin", 1000)
+    assert (await run("send", str(other), receiver.address)).code == 0
+
+
+_PR_CAPBSET_DROP = 24
+_CAP_DAC_OVERRIDE = 1
+_CAP_DAC_READ_SEARCH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _as_plain_user() -> None:
+    """In the child before exec: without these two capabilities root obeys file modes."""
+    if os.geteuid() != 0:
+        return
+    for capability in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if _libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
 def _small_file_limit() -> None:
@@ -175,11 +288,21 @@ async def test_a_killed_sender_leaves_no_file_and_the_receiver_goes_on(
     assert (receiver.out / "next.bin").exists()
 
 
-async def test_ctrl_c_on_the_receiver(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "message"),
+    [
+        (signal.SIGINT, exits.EXIT_INTERRUPTED, "interrupted"),
+        (signal.SIGTERM, exits.EXIT_TERMINATED, "terminated"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+async def test_ctrl_c_on_the_receiver(
+    tmp_path: Path, signum: signal.Signals, code: int, message: str
+) -> None:
     target = await Receiver.start(tmp_path / "out")
     sender = await _sender_in_progress(tmp_path, target)
-    target.proc.send_signal(signal.SIGINT)
-    assert_fails(await finish(target.proc), exits.EXIT_INTERRUPTED, "interrupted")
+    target.proc.send_signal(signum)
+    assert_fails(await finish(target.proc), code, message)
     assert list(target.out.iterdir()) == []
     result = await finish(sender)
     assert_fails(result, exits.EXIT_CONNECTION_LOST, "connection lost while sending")

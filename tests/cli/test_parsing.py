@@ -9,7 +9,7 @@ import pytest
 from rudp.cli import protocol
 from rudp.cli.main import build_parser
 from rudp.cli.options import config_from, impairment_from
-from rudp.cli.progress import PlainProgress
+from rudp.cli.progress import PlainProgress, RichProgress, make_progress
 from rudp.cli.receiver import safe_name
 from rudp.cli.units import format_bytes, format_rate, parse_duration, parse_percent, parse_size
 
@@ -104,3 +104,56 @@ def test_plain_progress_prints_once_per_interval() -> None:
     assert lines[0] == (
         "f: 1.0 KiB / 2.0 KiB (50 %), 1.0 KiB/s, ETA 1.0 s, RTT 20 ms, retransmitted 2"
     )
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_rich_bar_with_every_field() -> None:
+    screen = Terminal()
+    progress = make_progress(json=False, stream=screen)
+    assert isinstance(progress, RichProgress)
+    progress.start_file("f.bin", 2 * 2**20, {"segments_retransmitted": 5})
+    progress.update(2**20, {"srtt": 0.02, "segments_retransmitted": 9})
+    progress.finish_file()
+    progress.close()
+    shown = screen.getvalue()
+    for text in ("f.bin", "1.0/2.0 MiB", "ETA", "RTT 20 ms", "retx 4"):
+        assert text in shown, (text, shown)
+
+
+def test_json_and_pipes_get_no_bar() -> None:
+    assert not isinstance(make_progress(json=True, stream=Terminal()), RichProgress | PlainProgress)
+    assert isinstance(make_progress(json=False, stream=io.StringIO()), PlainProgress)
+
+
+COMMON = ["--loss", "5", "--delay", "10ms", "--jitter", "2", "--reorder", "1", "--duplicate",
+          "0.5", "--seed", "4", "--profile", "throughput", "-vv", "--json"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send", "a", "127.0.0.1:9"],
+        ["recv", "--listen", ":0"],
+        ["perf", "server", "--listen", ":0"],
+        ["perf", "client", "127.0.0.1:9"],
+        ["demo"],
+    ],
+    ids=["send", "recv", "perf-server", "perf-client", "demo"],
+)
+def test_every_command_takes_the_impairment_profile_log_and_json_options(argv: list[str]) -> None:
+    args = build_parser().parse_args([*argv, *COMMON])
+    impairment = impairment_from(args)
+    assert impairment is not None
+    assert (impairment.loss, impairment.jitter, impairment.reorder, impairment.duplicate) == (
+        0.05,
+        pytest.approx(0.002),
+        0.01,
+        0.005,
+    )
+    assert impairment.delay == pytest.approx(0.01) and impairment.seed == 4
+    assert (args.profile, args.verbose, args.json) == ("throughput", 2, True)
+    assert config_from(args).congestion_control == "bbr"

@@ -59,17 +59,35 @@ async def test_a_file_replaces_one_of_the_same_name(tmp_path: Path, receiver: Re
     assert sha256_of(receiver.out / "same.bin") == sha256_of(path)
 
 
-async def test_a_large_file_over_an_impaired_link(tmp_path: Path, receiver: Receiver) -> None:
-    """64 MiB by default (a few seconds on loopback with the throughput profile);
-    RUDP_CLI_BIG_BYTES changes it."""
-    path = write_random(tmp_path / "big.bin", BIG, seed=9)
+async def test_a_large_file_among_others_over_an_impaired_link(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """64 MiB by default (a few seconds on loopback with the throughput profile), between an
+    empty file and a small one on the same connection; RUDP_CLI_BIG_BYTES changes the size."""
+    files = [
+        write_random(tmp_path / "empty.bin", 0),
+        write_random(tmp_path / "big.bin", BIG, seed=9),
+        write_random(tmp_path / "small.bin", 70_000, seed=10),
+    ]
     result = await run(
-        "send", str(path), receiver.address,
+        "send", *map(str, files), receiver.address,
         "--profile", "throughput", "--loss", "2", "--delay", "5ms", "--reorder", "1", "--seed", "3",
         timeout=120,
     )  # fmt: skip
     assert result.code == 0, result.stderr
-    assert sha256_of(receiver.out / "big.bin") == sha256_of(path)
+    for path in files:
+        assert sha256_of(receiver.out / path.name) == sha256_of(path)
+        assert f"{path.name}: checksum OK (sha256 {sha256_of(path)})" in result.stdout
+    assert receiver.leftovers() == []
+
+
+async def test_a_name_as_long_as_the_file_system_allows(tmp_path: Path, receiver: Receiver) -> None:
+    name = "n" * 251 + ".bin"  # 255 bytes: longer than any temporary name can embed
+    path = write_random(tmp_path / name, 1000)
+    result = await run("send", str(path), receiver.address)
+    assert result.code == 0, result.stderr
+    assert sha256_of(receiver.out / name) == sha256_of(path)
+    assert receiver.leftovers() == []
 
 
 async def test_recv_once_exits_after_the_first_connection(tmp_path: Path) -> None:
@@ -82,19 +100,29 @@ async def test_recv_once_exits_after_the_first_connection(tmp_path: Path) -> Non
     assert events[-1]["event"] == "received" and events[-1]["ok"] is True
 
 
-@pytest.mark.parametrize("args", [[], ["-R"], ["--bidir"]], ids=["up", "down", "bidir"])
-async def test_perf(tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "directions"),
+    [
+        (["-n", "2MiB"], ["up"]),
+        (["-n", "2MiB", "-R"], ["down"]),
+        (["-n", "2MiB", "--bidir"], ["up", "down"]),
+        (["-t", "0.3"], ["up"]),
+    ],
+    ids=["up", "down", "bidir", "duration"],
+)
+async def test_perf(tmp_path: Path, args: list[str], directions: list[str]) -> None:
     server = await spawn("perf", "server", "--listen", "127.0.0.1:0", "--once")
     line = (await read_until(server, b"listening on")).decode()
     port = line.rsplit(":", 1)[1].strip()
-    result = await run("perf", "client", f"127.0.0.1:{port}", "-n", "2MiB", "--json", *args)
+    result = await run("perf", "client", f"127.0.0.1:{port}", "--json", *args)
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
-    directions = {"up": ["up"], "-R": ["down"], "--bidir": ["up", "down"]}[
-        args[0] if args else "up"
-    ]
+    assert report["mode"] == {"up": "up", "down": "down"}.get("+".join(directions), "bidir")
     for name in directions:
-        assert report[name]["bytes"] == 2 * 2**20
+        if "-n" in args:
+            assert report[name]["bytes"] == 2 * 2**20
+        else:  # for 0.3 s, then the last block in flight
+            assert report[name]["bytes"] > 0 and 0.25 < report[name]["seconds"] < 5.0
         assert report[name]["goodput_bytes_per_second"] > 0
         assert report[name]["srtt"] > 0
     served = await finish(server)

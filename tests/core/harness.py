@@ -170,7 +170,8 @@ class Peer:
                 self._payload_seen[conn] = sent
                 self.invariant_checks += 1
                 charged = conn.bytes_in_flight + conn._dg.recent_bytes  # datagrams' share
-                if charged > conn.cwnd:
+                probe = conn.max_payload + 1 if conn.probe_outstanding else 0
+                if charged > conn.cwnd + probe:
                     raise AssertionError(
                         f"bytes_in_flight {conn.bytes_in_flight} + datagram charge "
                         f"{conn._dg.recent_bytes} > cwnd {conn.cwnd} after a send"

@@ -182,3 +182,15 @@ def test_throughput_profile_keeps_70_percent_of_a_lossy_50ms_link() -> None:
     goodput = (len(log.received) - 4_000_000) / (sim.clock.now - t0)
     assert goodput >= 0.7 * rate
     assert conn.stats.rto_timeouts == 0
+
+
+def test_acks_in_one_clock_tick_with_a_zero_min_rtt_take_no_rate_sample() -> None:
+    """uvloop's clock ticks in milliseconds: on loopback an RTT sample is 0 and ACKs share a
+    timestamp, so the sampling span is 0 long and must not be divided by."""
+    cc = model()
+    cc.on_rtt_sample(0.0, now=1.0)
+    for _ in range(3):
+        cc.on_ack(SMSS, bytes_in_flight=cc.cwnd, now=1.0)
+    assert cc.min_rtt == 0.0 and cc.btl_bw == 0.0  # no rate from a zero-length span
+    cc.on_ack(SMSS, bytes_in_flight=cc.cwnd, now=1.001)
+    assert cc.cwnd >= 12_000

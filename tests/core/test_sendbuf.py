@@ -420,11 +420,43 @@ def test_enter_fast_recovery() -> None:
     sb.enter_recovery(FAST_RECOVERY)
     assert sb.recovery == FAST_RECOVERY
     assert sb.recovery_point == S + 1000
-    assert sb.high_rxt == S
+    # What an earlier recovery retransmitted above snd_una is still in flight: kept.
+    assert sb.high_rxt == S + 50
     assert sb.lost_edge == S + 400  # unchanged by a fast recovery
-    assert sb.pipe == 1000 - 300 - 400
+    assert sb.pipe == 1000 - 300 - 350  # [S, S + 50) was sent again: in flight
     sb.exit_recovery()
     assert sb.recovery == NOT_IN_RECOVERY
+
+
+def test_a_new_fast_recovery_does_not_resend_what_the_last_one_sent() -> None:
+    sb = sent(1000)
+    sb.on_sack(S + 100, S + 200)
+    sb.update_lost_edge()
+    sb.mark_head_lost()
+    sb.enter_recovery(FAST_RECOVERY)
+    seq, end = sb.peek_retransmission(1000) or (0, 0)
+    assert (seq, end) == (S, S + 100)
+    sb.on_retransmitted(seq, end, 0.0)
+    sb.exit_recovery()  # e.g. the recovery point was reached by a partial view of the ACKs
+    sb.enter_recovery(FAST_RECOVERY)
+    assert sb.high_rxt == S + 100
+    assert sb.peek_retransmission(1000) is None  # [S, S + 100) is in flight already
+    sb.on_ack(S + 150)
+    sb.enter_recovery(FAST_RECOVERY)
+    assert sb.high_rxt == S + 150  # never below snd_una
+
+
+def test_forget_losses_stops_retransmitting_beyond_what_was_sent_again() -> None:
+    sb = sent(1000)
+    sb.on_sack(S + 500, S + 1000)
+    sb.update_lost_edge()
+    sb.enter_recovery(FAST_RECOVERY)
+    sb.on_retransmitted(S, S + 100, 0.0)
+    sb.relost.append((S, S + 100))
+    sb.forget_losses()
+    assert sb.lost_edge == S + 100 and sb.relost == []
+    assert sb.peek_retransmission(1000) is None
+    assert sb.pipe == 500  # the 400 bytes no longer deemed lost count as in flight again
 
 
 def test_rto_recovery_deems_the_whole_unsacked_flight_lost() -> None:
@@ -469,6 +501,8 @@ def test_peek_retransmission_walks_holes_in_order_and_respects_high_rxt() -> Non
     sb.high_rxt = S + 500
     assert sb.peek_retransmission(1000) is None
     # Splitting by max_len, from a fresh recovery:
+    sb.exit_recovery()
+    sb.high_rxt = S
     sb.enter_recovery(FAST_RECOVERY)
     assert walk_retransmissions(sb, 120) == [(0, 120), (120, 240), (240, 300), (400, 500)]
 
