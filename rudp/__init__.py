@@ -21,6 +21,7 @@ from .errors import (
     RemoteProtocolError,
     RudpError,
     SendBufferFull,
+    TooManyConnections,
 )
 from .streams import open_connection, start_server
 
@@ -50,5 +51,6 @@ __all__ = [
     "RemoteProtocolError",
     "RudpError",
     "SendBufferFull",
+    "TooManyConnections",
 ]
 __version__ = "0.1.0"

@@ -109,6 +109,38 @@ class Config:
     backlog_overflow: Literal["drop", "reset"] = "drop"
     """What a full accept queue does with a new valid COOKIE-ECHO: ``drop`` it silently (the
     client retries, like Linux with tcp_abort_on_overflow=0) or ``reset`` (refuse)."""
+    max_connections: int = 16_384
+    """Connections one endpoint holds at once, TIME_WAIT included. A valid COOKIE-ECHO beyond
+    it is refused with RESET REFUSED; ``Endpoint.connect`` raises ``TooManyConnections``."""
+
+    # --- hostile input (docs/security.md) ------------------------------------------------
+    stateless_reply_rate: float | None = 100.0
+    """Replies sent without connection state (a COOKIE, a RESET to an INIT or to a datagram
+    for no connection) per second to one source prefix; None disables the limit. They go to
+    addresses nobody has validated, so without a limit spoofed INITs would turn the endpoint
+    into a reflector aimed at the spoofed address."""
+    stateless_reply_burst: int = 200
+    """Stateless replies one prefix may receive at once before ``stateless_reply_rate``
+    applies."""
+    stateless_reply_prefixes: int = 4096
+    """Prefixes the reply limiter tracks; beyond, the least recently seen is forgotten."""
+    stateless_reply_ipv4_prefix: int = 24
+    """Bits of an IPv4 source address that form its prefix (/24: one site)."""
+    stateless_reply_ipv6_prefix: int = 56
+    """Bits of an IPv6 source address that form its prefix (/56: one subscriber)."""
+    stateless_reply_queue: int = 4096
+    """Stateless replies waiting for the next ``datagrams_to_send``; beyond, they are dropped
+    (``reply_queue_full``)."""
+    challenge_ack_rate: float = 10.0
+    """ACKs per second and connection (and as many at once) sent to answer segments that are
+    not acted on: a RESET not at the exact sequence number, a sequence or acknowledgment
+    number outside the window, a PAWS failure, an INIT from the peer's address. RFC 5961 §7
+    asks for a limit; Linux allows 1000/s per host (tcp_challenge_ack_limit)."""
+    max_reassembly_segments: int = 8192
+    """Out-of-order segments one connection holds. Bytes are bounded by ``recv_buffer_size``;
+    this bounds the per-segment overhead when a peer sends tiny segments. A segment beyond it
+    is dropped (``reassembly_full``) and retransmitted by the peer later. The default holds
+    two windows of full-sized segments."""
 
     # --- liveness and close --------------------------------------------------------------
     keepalive_idle: float | None = None
@@ -176,6 +208,21 @@ class Config:
             raise ValueError("backlog must be >= 1")
         if self.backlog_overflow not in ("drop", "reset"):
             raise ValueError("backlog_overflow must be 'drop' or 'reset'")
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be >= 1")
+        if self.stateless_reply_rate is not None and not self.stateless_reply_rate > 0:
+            raise ValueError("stateless_reply_rate must be > 0 or None")
+        for name in ("stateless_reply_burst", "stateless_reply_prefixes", "stateless_reply_queue"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 1 <= self.stateless_reply_ipv4_prefix <= 32:
+            raise ValueError("stateless_reply_ipv4_prefix must be in [1, 32]")
+        if not 1 <= self.stateless_reply_ipv6_prefix <= 128:
+            raise ValueError("stateless_reply_ipv6_prefix must be in [1, 128]")
+        if not self.challenge_ack_rate > 0:
+            raise ValueError("challenge_ack_rate must be > 0")
+        if self.max_reassembly_segments < 1:
+            raise ValueError("max_reassembly_segments must be >= 1")
         for name in ("keepalive_idle", "idle_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -9,7 +9,8 @@ Python 3.11+ ``asyncio.TimeoutError`` is the builtin ``TimeoutError``.
     RudpError
     ├── LocalProtocolError          API misuse
     │   ├── InvalidStateError       call not allowed in the connection's current state
-    │   └── SendBufferFull          a write past the send buffer's hard bound
+    │   ├── SendBufferFull          a write past the send buffer's hard bound
+    │   └── TooManyConnections      a connect past the endpoint's max_connections
     ├── RemoteProtocolError         the peer broke the protocol
     ├── DecodeError (ValueError)    a datagram could not be decoded (internal to wire/)
     ├── ConnectionReset (ConnectionResetError)       peer sent a reset, or we aborted
@@ -41,6 +42,7 @@ __all__ = [
     "RemoteProtocolError",
     "RudpError",
     "SendBufferFull",
+    "TooManyConnections",
 ]
 
 
@@ -116,3 +118,7 @@ class ConcurrencyError(RudpError, RuntimeError):
 
 class SendBufferFull(LocalProtocolError):
     """A write would take the send buffer past its hard bound (``Config.send_buffer_max``)."""
+
+
+class TooManyConnections(LocalProtocolError):
+    """The endpoint already holds ``Config.max_connections`` connections."""

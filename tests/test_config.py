@@ -79,6 +79,16 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"time_wait": -0.001}, "time_wait must be >= 0"),
     ({"fin_wait2_timeout": 0.0}, "fin_wait2_timeout and persist_max > 0"),
     ({"persist_max": 0.0}, "fin_wait2_timeout and persist_max > 0"),
+    ({"max_connections": 0}, "max_connections must be >= 1"),
+    ({"stateless_reply_rate": 0.0}, "stateless_reply_rate must be > 0 or None"),
+    ({"stateless_reply_burst": 0}, "stateless_reply_burst must be >= 1"),
+    ({"stateless_reply_prefixes": 0}, "stateless_reply_prefixes must be >= 1"),
+    ({"stateless_reply_queue": 0}, "stateless_reply_queue must be >= 1"),
+    ({"stateless_reply_ipv4_prefix": 0}, "stateless_reply_ipv4_prefix must be in [1, 32]"),
+    ({"stateless_reply_ipv4_prefix": 33}, "stateless_reply_ipv4_prefix must be in [1, 32]"),
+    ({"stateless_reply_ipv6_prefix": 129}, "stateless_reply_ipv6_prefix must be in [1, 128]"),
+    ({"challenge_ack_rate": 0.0}, "challenge_ack_rate must be > 0"),
+    ({"max_reassembly_segments": 0}, "max_reassembly_segments must be >= 1"),
 ]
 
 
@@ -120,6 +130,10 @@ GOOD_EDGES: list[dict[str, Any]] = [
     {"keepalive_idle": 0.001, "idle_timeout": 0.001},
     {"keepalive_probes": 1},
     {"time_wait": 0.0},
+    {"max_connections": 1, "stateless_reply_burst": 1, "stateless_reply_queue": 1},
+    {"stateless_reply_rate": None, "stateless_reply_prefixes": 1},
+    {"stateless_reply_ipv4_prefix": 32, "stateless_reply_ipv6_prefix": 1},
+    {"challenge_ack_rate": 0.001, "max_reassembly_segments": 1},
 ]
 
 

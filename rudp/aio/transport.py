@@ -29,6 +29,9 @@ logger = logging.getLogger("rudp.aio.transport")
 
 # asyncio's defaults for a transport's write buffer (selector_events: 64 KiB high, high/4 low).
 _DEFAULT_HIGH = 64 * 1024
+# Data held while reading is paused is merged into chunks of about this size, so that a peer
+# sending tiny segments costs bytes, not a Python object per segment.
+_HELD_CHUNK = 64 * 1024
 # States in which everything we sent, FIN included, is acknowledged.
 _SEND_DONE = frozenset({ConnState.FIN_WAIT_2, ConnState.TIME_WAIT, ConnState.CLOSED})
 
@@ -55,7 +58,7 @@ class RudpTransport(asyncio.Transport):
         self._lost = False  # connection_lost() was called
         self._eof_written = False
         self._reading = True
-        self._held: deque[bytes] = deque()  # data received while reading is paused
+        self._held: deque[bytes | bytearray] = deque()  # data received while reading is paused
         self._eof_pending = False  # EOF arrived while data is held
         self._writing_paused = False
         self._high = conn.config.send_buffer_high
@@ -131,7 +134,7 @@ class RudpTransport(asyncio.Transport):
     def _deliver_held(self) -> None:
         while self._held and self._reading and not self._lost:
             data = self._held.popleft()
-            self._deliver(data)
+            self._deliver(bytes(data) if isinstance(data, bytearray) else data)
         if self._reading and not self._held and self._eof_pending and not self._lost:
             self._eof_pending = False
             self._deliver_eof()
@@ -319,7 +322,14 @@ class RudpTransport(asyncio.Transport):
             self._conn.consume(len(data))
             return
         if not self._reading or self._held:
-            self._held.append(data)
+            held = self._held
+            if held and len(held[-1]) + len(data) <= _HELD_CHUNK:
+                last = held[-1]
+                if isinstance(last, bytes):
+                    last = held[-1] = bytearray(last)
+                last += data
+            else:
+                held.append(data)
             return
         self._deliver(data)
 

@@ -1,8 +1,9 @@
 """Shared state of a connection: its fields, read-only views, events and state changes.
 
 The connection is built as a chain of layers, one job per module, each adding methods to the
-one before: ``ConnectionBase`` -> handshake -> receive path -> timers -> transmit path ->
-``Connection`` (the application calls). The public class is ``rudp.core.connection.Connection``.
+one before: ``ConnectionBase`` -> path validation -> handshake -> receive path -> timers ->
+transmit path -> ``Connection`` (the application calls). The public class is
+``rudp.core.connection.Connection``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .events import (
 )
 from .pacer import Pacer
 from .rack import Rack
+from .ratelimit import TokenBucket
 from .recvbuf import RecvBuffer
 from .rtt import RttEstimator
 from .sendbuf import SendBuffer
@@ -56,11 +58,19 @@ DATA_MARK = object()  # queued where a DataReceived event belongs in the event o
 
 
 class Owner(Protocol):
-    """What a connection needs from its endpoint: to be flushed and to have events read."""
+    """What a connection needs from its endpoint: to be flushed and to have events read, and,
+    for path validation, entropy, a datagram to an address other than its peer's, and to hear
+    that the peer's address changed."""
 
     def _mark_dirty(self, conn: Any) -> None: ...
 
     def _mark_events(self, conn: Any) -> None: ...
+
+    def _random_bytes(self, n: int) -> bytes: ...
+
+    def _send_to(self, datagram: bytes, addr: Addr) -> None: ...
+
+    def _peer_address_changed(self, conn: Any, old: Addr) -> None: ...
 
 
 class ConnectionBase:
@@ -159,6 +169,7 @@ class ConnectionBase:
         self._hs_retries = 0
         self._hs_rto = config.initial_rto
         self._hs_cookie: Cookie | None = None
+        self._challenge_bucket: TokenBucket | None = None  # made on first use
 
     # --- read-only views ----------------------------------------------------------------
     @property
@@ -285,6 +296,27 @@ class ConnectionBase:
         reset = Reset(cid=self.peer_cid, seq=self._sb.snd_nxt & MASK32, reason=int(reason))
         self._control.append(reset.encode())
         self._owner._mark_dirty(self)
+
+    def _challenge_ack(self, now: float) -> None:
+        """Answer a segment we do not act on with an ACK, so that a genuine peer that lost
+        track of us learns where we are; at most ``challenge_ack_rate`` per second, so that a
+        blind attacker cannot make us send at its rate (RFC 5961 §7)."""
+        bucket = self._challenge_bucket
+        if bucket is None:
+            rate = self.config.challenge_ack_rate
+            bucket = self._challenge_bucket = TokenBucket(rate=rate, burst=max(1.0, rate))
+        if bucket.allow(now):
+            self.stats.challenge_acks_sent += 1
+            self._ack_now = True
+            self._owner._mark_dirty(self)
+        else:
+            self.stats.challenge_acks_limited += 1
+
+    def challenge_peer(self, *, now: float) -> None:
+        """An INIT came from our peer's address: if the peer restarted, the challenge ACK
+        draws an UNKNOWN_CONNECTION reset that ends this stale connection (RFC 5961 §4)."""
+        if self._synchronized and not self._terminated:
+            self._challenge_ack(now)
 
     def _flight_size(self) -> int:
         """FlightSize for the loss response: data sent and not cumulatively acknowledged

@@ -12,7 +12,8 @@ from ..wire.packet import (
 )
 from ..wire.seqnum import MASK32
 from .congestion import make_controller
-from .conn_base import ConnectionBase, timestamp
+from .conn_base import timestamp
+from .conn_path import PathLayer
 from .events import (
     Connected,
 )
@@ -22,7 +23,7 @@ from .state import ConnState, Trigger
 __all__ = ["HandshakeLayer"]
 
 
-class HandshakeLayer(ConnectionBase):
+class HandshakeLayer(PathLayer):
     """Client INIT/echo and server set-up."""
 
     # --- handshake ------------------------------------------------------------------------
@@ -147,6 +148,7 @@ class HandshakeLayer(ConnectionBase):
             capacity=cfg.recv_buffer_size,
             max_payload=self._smss,
             window_scale=cfg.window_scale,
+            max_pieces=cfg.max_reassembly_segments,
         )
         self._last_ack_sent = peer_isn
         self._peer_wscale = window_scale

@@ -21,7 +21,7 @@ from ..wire.packet import (
 )
 from ..wire.seqnum import MASK32, unwrap
 from . import recvbuf as rx
-from .conn_base import DATA_MARK, PAWS_IDLE, reason_name, timestamp
+from .conn_base import DATA_MARK, PAWS_IDLE, Addr, reason_name, timestamp
 from .conn_recovery import RecoveryLayer
 from .events import (
     DatagramReceived,
@@ -37,8 +37,9 @@ class ReceiveLayer(RecoveryLayer):
     """What the peer sends us."""
 
     # --- datagrams from the peer --------------------------------------------------------
-    def receive_segment(self, data: bytes, *, now: float) -> None:
-        """A DATA or ACK datagram addressed to this connection."""
+    def receive_segment(self, data: bytes, *, now: float, new_addr: Addr | None = None) -> None:
+        """A DATA or ACK datagram addressed to this connection; ``new_addr`` is its source
+        when that is not the peer's address (see ``conn_path``)."""
         try:
             ptype, flags, window, _, seq32, ack32, tsval, tsecr, sacks, off = parse_segment(data)
         except DecodeError:
@@ -56,8 +57,17 @@ class ReceiveLayer(RecoveryLayer):
             now - self._ts_recent_time < PAWS_IDLE
         ):
             stats.dropped["paws"] += 1
-            self._ack_now = True
-            self._owner._mark_dirty(self)
+            self._challenge_ack(now)
+            return
+        rcv_nxt = rb.rcv_nxt
+        delta = (seq32 - rcv_nxt) & MASK32
+        seq = rcv_nxt + delta if delta < 0x80000000 else rcv_nxt + delta - 0x100000000
+        if seq > rb.read_seq + rb.capacity + 1 or seq < rcv_nxt - rb.capacity:
+            # Starts outside anything the window ever allowed (+1: a FIN at the right edge and
+            # the ACKs after it): a blind guess, not a segment of the peer's (RFC 9293
+            # §3.10.7.4 acceptability, RFC 5961 §5 spirit).
+            stats.dropped["seq_out_of_window"] += 1
+            self._challenge_ack(now)
             return
         sb = self._sb
         una = sb.snd_una
@@ -66,9 +76,13 @@ class ReceiveLayer(RecoveryLayer):
         if ack > sb.snd_nxt or ack < una - max(self._max_peer_window, 1 << 16):
             # Acknowledges what was never sent, or far too old (RFC 5961 §5.2): ACK, drop.
             stats.dropped["out_of_window"] += 1
-            self._ack_now = True
-            self._owner._mark_dirty(self)
+            self._challenge_ack(now)
             return
+        if new_addr is not None:
+            if not self._segment_from_new_address(new_addr, len(data), tsval, now):
+                return
+        elif self._path is not None:
+            self._segment_from_peer_address(tsval)
         self._last_recv = now
         self._probes_unanswered = 0
         self._keepalive_sent = 0
@@ -78,9 +92,6 @@ class ReceiveLayer(RecoveryLayer):
             self._hs_deadline = self._hs_expire = None
             if self._sm.state is ConnState.COOKIE_ECHOED:
                 self._transition(Trigger.RECV_CONFIRM)
-        rcv_nxt = rb.rcv_nxt
-        delta = (seq32 - rcv_nxt) & MASK32
-        seq = rcv_nxt + delta if delta < 0x80000000 else rcv_nxt + delta - 0x100000000
         if seq <= self._last_ack_sent and ((tsval - self._ts_recent) & MASK32) < 0x80000000:
             self._ts_recent = tsval  # RFC 7323 §4.3
             self._ts_recent_time = now
@@ -235,6 +246,8 @@ class ReceiveLayer(RecoveryLayer):
             stats.dropped["out_of_window"] += 1
         if status & rx.AFTER_FIN:
             stats.dropped["after_fin"] += 1
+        if status & rx.REASSEMBLY_FULL:
+            stats.dropped["reassembly_full"] += 1
         if status & rx.FIN_IN_ORDER:
             self._on_fin_received(now)
         if status & rx.ACK_NOW or self.config.ack_delay == 0:
@@ -305,8 +318,6 @@ class ReceiveLayer(RecoveryLayer):
                     by_peer=True,
                 )
         elif rb.rcv_nxt < seq < rb.rcv_adv:
-            self.stats.challenge_acks_sent += 1
-            self._ack_now = True
-            self._owner._mark_dirty(self)
+            self._challenge_ack(now)
         else:
             self.stats.dropped["out_of_window"] += 1

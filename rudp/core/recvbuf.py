@@ -20,8 +20,11 @@ DUPLICATE = 8  # nothing new: ACK at once with a D-SACK block (RFC 2883 §4)
 OUT_OF_WINDOW = 16  # outside the window: dropped, answered with an ACK (RFC 9293 §3.10.7.4)
 FIN_IN_ORDER = 32  # the peer's FIN was reached
 AFTER_FIN = 64  # data past the peer's FIN: a protocol violation, dropped
+REASSEMBLY_FULL = 128  # out of order, but max_pieces are held already: dropped
 
-ACK_NOW = OUT_OF_ORDER | FILLED_HOLE | DUPLICATE | OUT_OF_WINDOW | FIN_IN_ORDER | AFTER_FIN
+ACK_NOW = (
+    OUT_OF_ORDER | FILLED_HOLE | DUPLICATE | OUT_OF_WINDOW | FIN_IN_ORDER | AFTER_FIN
+) | REASSEMBLY_FULL
 
 
 class RecvBuffer:
@@ -31,6 +34,7 @@ class RecvBuffer:
         "rcv_nxt",
         "read_seq",
         "capacity",
+        "max_pieces",
         "window_scale",
         "_sws_threshold",
         "rcv_adv",
@@ -46,11 +50,20 @@ class RecvBuffer:
     )
 
     def __init__(
-        self, initial_seq: int, *, capacity: int, max_payload: int, window_scale: int
+        self,
+        initial_seq: int,
+        *,
+        capacity: int,
+        max_payload: int,
+        window_scale: int,
+        max_pieces: int = 1 << 30,
     ) -> None:
         self.rcv_nxt = initial_seq
         self.read_seq = initial_seq  # everything below was consumed by the application
         self.capacity = capacity
+        # Out-of-order pieces held at most: ``capacity`` bounds their bytes, this bounds their
+        # number, and so the per-piece overhead when a peer sends tiny segments.
+        self.max_pieces = max_pieces
         self.window_scale = window_scale
         # Receiver SWS avoidance: move the right edge by at least min(RCV.BUFF/2, MSS)
         # (RFC 9293 §3.8.6.2.2).
@@ -156,7 +169,10 @@ class RecvBuffer:
             self._dsack = (seq, end)
             self._dsack_in_ooo = seq
             return DUPLICATE
-        for start, stop in ooo.holes(seq, end):
+        holes = ooo.holes(seq, end)
+        if len(self._pieces) + len(holes) > self.max_pieces:
+            return REASSEMBLY_FULL
+        for start, stop in holes:
             self._pieces[start] = payload[start - seq : stop - seq]
         ooo.add(seq, end)
         recent = self._recent

@@ -40,6 +40,12 @@ class ConnectionStats:
         "window_probes_sent",
         "keepalives_sent",
         "challenge_acks_sent",
+        "challenge_acks_limited",
+        "path_challenges_sent",
+        "path_responses_sent",
+        "path_migrations",
+        "unvalidated_bytes_received",
+        "unvalidated_bytes_sent",
         "handshake_retransmits",
         "unreliable_sent",
         "unreliable_received",
@@ -75,7 +81,13 @@ class ConnectionStats:
         self.acks_sent: int = 0
         self.window_probes_sent: int = 0
         self.keepalives_sent: int = 0
-        self.challenge_acks_sent: int = 0
+        self.challenge_acks_sent: int = 0  # ACKs answering segments not acted on
+        self.challenge_acks_limited: int = 0  # ... not sent: over challenge_ack_rate
+        self.path_challenges_sent: int = 0
+        self.path_responses_sent: int = 0
+        self.path_migrations: int = 0  # peer address changes after a validated path
+        self.unvalidated_bytes_received: int = 0  # from a peer address being validated
+        self.unvalidated_bytes_sent: int = 0  # to it (at most 3x the above, RFC 9000 §8.1)
         self.handshake_retransmits: int = 0
         self.unreliable_sent: int = 0  # unreliable datagrams sent (DATAGRAM packets)
         self.unreliable_received: int = 0  # delivered to the application's queue
@@ -102,6 +114,8 @@ class EndpointStats:
         "echoes_accepted",
         "connections_accepted",
         "resets_sent",
+        "stateless_bytes_received",
+        "stateless_bytes_sent",
         "dropped",
     )
 
@@ -115,6 +129,11 @@ class EndpointStats:
         self.echoes_accepted: int = 0
         self.connections_accepted: int = 0
         self.resets_sent: int = 0
+        # Bytes of datagrams that can draw a reply without connection state (INIT, DATA or
+        # ACK for no connection), and of those replies: their ratio is the amplification an
+        # attacker gets before any address is validated (RFC 9000 §8.1 bounds it at 3).
+        self.stateless_bytes_received: int = 0
+        self.stateless_bytes_sent: int = 0
         self.dropped: Counter[str] = Counter()
 
     def as_dict(self) -> dict[str, Any]:

@@ -38,6 +38,8 @@ __all__ = [
     "MAX_PAYLOAD_MIN",
     "MAX_SACK_BLOCKS",
     "MAX_WINDOW_SCALE",
+    "PATH_SIZE",
+    "PATH_TOKEN_SIZE",
     "PREFIX",
     "PREFIX_SIZE",
     "RESET_SIZE",
@@ -51,6 +53,8 @@ __all__ = [
     "TYPE_DATA",
     "TYPE_INIT",
     "TYPE_DATAGRAM",
+    "TYPE_PATH_CHALLENGE",
+    "TYPE_PATH_RESPONSE",
     "TYPE_RESET",
     "VERSION",
     "ControlPacket",
@@ -59,12 +63,16 @@ __all__ = [
     "Flags",
     "Init",
     "PacketType",
+    "PathChallenge",
+    "PathResponse",
     "Reset",
     "ResetReason",
     "Segment",
     "decode_control",
+    "encode_cookie",
     "encode_segment",
     "pack_segment",
+    "parse_init",
     "parse_segment",
     "peek_header",
 ]
@@ -82,6 +90,8 @@ class PacketType(enum.IntEnum):
     COOKIE_ECHO = 5
     RESET = 6
     DATAGRAM = 7
+    PATH_CHALLENGE = 8
+    PATH_RESPONSE = 9
 
 
 class Flags(enum.IntFlag):
@@ -114,6 +124,8 @@ TYPE_COOKIE: Final = 4
 TYPE_COOKIE_ECHO: Final = 5
 TYPE_RESET: Final = 6
 TYPE_DATAGRAM: Final = 7
+TYPE_PATH_CHALLENGE: Final = 8
+TYPE_PATH_RESPONSE: Final = 9
 SACK_COUNT_MASK: Final = 0x07
 FLAG_DSACK: Final = 0x08
 FLAG_FIN: Final = 0x10
@@ -127,6 +139,8 @@ _VT_INIT: Final = (VERSION << 4) | TYPE_INIT
 _VT_COOKIE: Final = (VERSION << 4) | TYPE_COOKIE
 _VT_COOKIE_ECHO: Final = (VERSION << 4) | TYPE_COOKIE_ECHO
 _VT_RESET: Final = (VERSION << 4) | TYPE_RESET
+_VT_PATH_CHALLENGE: Final = (VERSION << 4) | TYPE_PATH_CHALLENGE
+_VT_PATH_RESPONSE: Final = (VERSION << 4) | TYPE_PATH_RESPONSE
 
 PREFIX: Final = struct.Struct("!BBHI")  # ver|type, flags, u16, destination cid
 PREFIX_SIZE: Final = 8
@@ -143,10 +157,16 @@ _INIT_BODY: Final = struct.Struct("!IIHBBII")
 _COOKIE_BODY: Final = struct.Struct("!IIIHBBIII")
 _COOKIE_ECHO_BODY: Final = struct.Struct("!III")
 _RESET_BODY: Final = struct.Struct("!I")
+# A whole INIT header and a whole COOKIE header in one struct each: the handshake fast path of
+# a server under a flood unpacks and packs them without building a dataclass.
+_INIT_HEADER: Final = struct.Struct("!BBHIIIHBBII")
+_COOKIE_HEADER: Final = struct.Struct("!BBHIIIIHBBIII")
 INIT_SIZE: Final = 28
 COOKIE_SIZE: Final = 36  # without the cookie bytes
 COOKIE_ECHO_SIZE: Final = 20  # without the cookie bytes
 RESET_SIZE: Final = 12
+PATH_TOKEN_SIZE: Final = 8
+PATH_SIZE: Final = 16  # PATH_CHALLENGE and PATH_RESPONSE: prefix + 8-byte token
 MAX_COOKIE_SIZE: Final = 256
 MAX_PAYLOAD_MIN: Final = 16
 MAX_PAYLOAD_MAX: Final = 65000
@@ -355,7 +375,7 @@ def peek_header(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     if vt >> 4 != VERSION:
         raise DecodeError(f"unsupported version {vt >> 4}")
     ptype = vt & 0x0F
-    if not TYPE_DATA <= ptype <= TYPE_DATAGRAM:
+    if not TYPE_DATA <= ptype <= TYPE_PATH_RESPONSE:
         raise DecodeError(f"unknown packet type {ptype}")
     cid: int = _U32.unpack_from(data, 4)[0]
     return (ptype, cid)
@@ -443,18 +463,40 @@ class Init:
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> Self:
         """Decode an INIT of at least 28 bytes; padding may hold anything."""
-        u16, cid = _check_prefix(data, _VT_INIT, INIT_SIZE, "INIT")
-        if u16 or cid:
-            raise DecodeError("INIT prefix u16 and destination cid must be 0")
-        client_cid, isn, max_payload, wscale, reserved, window, tsval = _INIT_BODY.unpack_from(
-            data, PREFIX_SIZE
-        )
-        if reserved:
-            raise DecodeError("INIT reserved byte must be 0")
-        try:
-            return cls(client_cid, isn, max_payload, wscale, window, tsval, len(data))
-        except ValueError as exc:
-            raise DecodeError(f"INIT: {exc}") from None
+        client_cid, isn, max_payload, wscale, window, tsval = parse_init(data)
+        return cls(client_cid, isn, max_payload, wscale, window, tsval, len(data))
+
+
+def parse_init(data: bytes | bytearray | memoryview) -> tuple[int, int, int, int, int, int]:
+    """Check an INIT and return ``(client_cid, client_isn, max_payload, window_scale, window,
+    tsval)``, or raise DecodeError. The tuple form of ``Init.decode`` for the server's hot path
+    under a flood: the same checks, no dataclass."""
+    size = len(data)
+    if size < PREFIX_SIZE:
+        raise DecodeError(f"datagram of {size} bytes is shorter than the prefix")
+    if data[0] != _VT_INIT:
+        raise DecodeError(f"not a INIT packet (byte 0 is {data[0]:#04x})")
+    if size < INIT_SIZE:
+        raise DecodeError(f"INIT of {size} bytes is shorter than {INIT_SIZE}")
+    if size > MAX_DATAGRAM_SIZE:
+        raise DecodeError(f"datagram of {size} bytes exceeds {MAX_DATAGRAM_SIZE}")
+    _, flags, u16, cid, client_cid, isn, max_payload, wscale, reserved, window, tsval = (
+        _INIT_HEADER.unpack_from(data)
+    )
+    if flags:
+        raise DecodeError(f"INIT flags must be 0, got {flags:#04x}")
+    if u16 or cid:
+        raise DecodeError("INIT prefix u16 and destination cid must be 0")
+    if reserved:
+        raise DecodeError("INIT reserved byte must be 0")
+    if not client_cid:
+        raise DecodeError(f"INIT: client_cid must be in [1, {MASK32}], got 0")
+    if not MAX_PAYLOAD_MIN <= max_payload <= MAX_PAYLOAD_MAX:
+        bounds = f"[{MAX_PAYLOAD_MIN}, {MAX_PAYLOAD_MAX}]"
+        raise DecodeError(f"INIT: max_payload must be in {bounds}, got {max_payload}")
+    if wscale > MAX_WINDOW_SCALE:
+        raise DecodeError(f"INIT: window_scale must be in [0, {MAX_WINDOW_SCALE}], got {wscale}")
+    return client_cid, isn, max_payload, wscale, window, tsval
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,23 +531,18 @@ class Cookie:
         _check_cookie(self.cookie)
 
     def encode(self) -> bytes:
-        buf = bytearray(COOKIE_SIZE + len(self.cookie))
-        PREFIX.pack_into(buf, 0, _VT_COOKIE, 0, len(self.cookie), self.client_cid)
-        _COOKIE_BODY.pack_into(
-            buf,
-            PREFIX_SIZE,
+        return encode_cookie(
+            self.client_cid,
             self.server_cid,
             self.server_isn,
             self.client_isn,
             self.max_payload,
             self.window_scale,
-            0,
             self.window,
             self.tsval,
             self.tsecr,
+            self.cookie,
         )
-        buf[COOKIE_SIZE:] = self.cookie
-        return bytes(buf)
 
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> Self:
@@ -544,6 +581,45 @@ class Cookie:
             )
         except ValueError as exc:
             raise DecodeError(f"COOKIE: {exc}") from None
+
+
+def encode_cookie(
+    client_cid: int,
+    server_cid: int,
+    server_isn: int,
+    client_isn: int,
+    max_payload: int,
+    window_scale: int,
+    window: int,
+    tsval: int,
+    tsecr: int,
+    cookie: bytes,
+) -> bytes:
+    """A whole COOKIE datagram from its fields: ``Cookie(...).encode()`` without the dataclass
+    and its per-field checks, for the server's reply path. The caller passes values in range
+    (the endpoint takes them from a parsed INIT and its own config); ``struct`` still refuses
+    any that do not fit their field (``ValueError``)."""
+    if not 1 <= len(cookie) <= MAX_COOKIE_SIZE:
+        raise ValueError(f"cookie length must be in [1, {MAX_COOKIE_SIZE}], got {len(cookie)}")
+    try:
+        header = _COOKIE_HEADER.pack(
+            _VT_COOKIE,
+            0,
+            len(cookie),
+            client_cid,
+            server_cid,
+            server_isn,
+            client_isn,
+            max_payload,
+            window_scale,
+            0,
+            window,
+            tsval,
+            tsecr,
+        )
+    except struct.error as exc:
+        raise ValueError(f"cannot pack COOKIE: {exc}") from None
+    return header + cookie
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,7 +704,73 @@ class Reset:
 
 _RESET_REASONS: Final = frozenset(ResetReason)
 
-ControlPacket = Init | Cookie | CookieEcho | Reset
+
+def _check_token(token: object) -> None:
+    if type(token) is not bytes or len(token) != PATH_TOKEN_SIZE:
+        raise ValueError(f"token must be {PATH_TOKEN_SIZE} bytes, got {token!r}")
+
+
+def _decode_path(data: bytes | bytearray | memoryview, vt: int, name: str) -> tuple[int, bytes]:
+    u16, cid = _check_prefix(data, vt, PATH_SIZE, name)
+    if len(data) != PATH_SIZE:
+        raise DecodeError(f"{name} of {len(data)} bytes, expected {PATH_SIZE}")
+    if u16:
+        raise DecodeError(f"{name} reserved u16 must be 0")
+    if not cid:
+        raise DecodeError(f"{name}: cid must be in [1, {MASK32}], got 0")
+    return cid, bytes(data[PREFIX_SIZE:PATH_SIZE])
+
+
+def _encode_path(vt: int, cid: int, token: bytes) -> bytes:
+    return PREFIX.pack(vt, 0, 0, cid) + token
+
+
+@dataclass(frozen=True, slots=True)
+class PathChallenge:
+    """Either side, to a peer address not yet validated: echo ``token`` back from there.
+
+    A connection answers only a challenge that comes from its peer's current address, and
+    moves to a new peer address only when a PATH_RESPONSE with its token comes from that
+    address (RFC 9000 §8.2 path validation; docs/protocol.md, "Path validation").
+    """
+
+    cid: int
+    token: bytes
+
+    def __post_init__(self) -> None:
+        _check_int("cid", self.cid, 1, MASK32)
+        _check_token(self.token)
+
+    def encode(self) -> bytes:
+        return _encode_path(_VT_PATH_CHALLENGE, self.cid, self.token)
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview) -> Self:
+        """Decode a PATH_CHALLENGE of exactly 16 bytes."""
+        return cls(*_decode_path(data, _VT_PATH_CHALLENGE, "PATH_CHALLENGE"))
+
+
+@dataclass(frozen=True, slots=True)
+class PathResponse:
+    """The answer to a PATH_CHALLENGE: the same ``token``, to the challenge's source."""
+
+    cid: int
+    token: bytes
+
+    def __post_init__(self) -> None:
+        _check_int("cid", self.cid, 1, MASK32)
+        _check_token(self.token)
+
+    def encode(self) -> bytes:
+        return _encode_path(_VT_PATH_RESPONSE, self.cid, self.token)
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview) -> Self:
+        """Decode a PATH_RESPONSE of exactly 16 bytes."""
+        return cls(*_decode_path(data, _VT_PATH_RESPONSE, "PATH_RESPONSE"))
+
+
+ControlPacket = Init | Cookie | CookieEcho | Reset | PathChallenge | PathResponse
 """What :func:`decode_control` returns."""
 
 _CONTROL_DECODERS: Final[dict[int, Callable[[bytes | bytearray | memoryview], ControlPacket]]] = {
@@ -636,11 +778,14 @@ _CONTROL_DECODERS: Final[dict[int, Callable[[bytes | bytearray | memoryview], Co
     _VT_COOKIE: Cookie.decode,
     _VT_COOKIE_ECHO: CookieEcho.decode,
     _VT_RESET: Reset.decode,
+    _VT_PATH_CHALLENGE: PathChallenge.decode,
+    _VT_PATH_RESPONSE: PathResponse.decode,
 }
 
 
 def decode_control(data: bytes | bytearray | memoryview) -> ControlPacket:
-    """Decode an INIT, COOKIE, COOKIE-ECHO or RESET; DecodeError for anything else."""
+    """Decode an INIT, COOKIE, COOKIE-ECHO, RESET, PATH_CHALLENGE or PATH_RESPONSE;
+    DecodeError for anything else."""
     if not data:
         raise DecodeError("empty datagram")
     vt = data[0]

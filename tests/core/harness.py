@@ -63,6 +63,7 @@ class Peer:
         auto_consume: bool = True,
         auto_accept: bool = True,
         token_bytes: object = None,
+        record: bool = False,
     ) -> None:
         source = random.Random(seed).randbytes if token_bytes is None else token_bytes
         self.endpoint = Endpoint(config, token_bytes=source, listening=listening)  # type: ignore[arg-type]
@@ -73,6 +74,8 @@ class Peer:
         self.writers: dict[Connection, Writer] = {}
         self.invariant_checks = 0
         self._payload_seen: dict[Connection, int] = {}
+        self.record = record
+        self.sent: list[tuple[bytes, Addr]] = []  # every datagram sent, when ``record``
 
     # --- node interface ---------------------------------------------------------------------
     def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
@@ -83,6 +86,8 @@ class Peer:
         self.drain()  # events raised by application calls made between inputs
         out = self.endpoint.datagrams_to_send(now=now)
         self._check_invariants()
+        if self.record:
+            self.sent.extend(out)
         return out
 
     def get_timer(self) -> float | None:

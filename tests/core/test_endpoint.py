@@ -336,15 +336,18 @@ def test_segment_for_unknown_connection_gets_a_reset_naming_it() -> None:
     assert len(reply) < len(segment)
 
 
-def test_segment_from_another_address_is_not_accepted() -> None:
+def test_blind_segment_from_another_address_is_not_accepted() -> None:
     sim, client, server = make_pair()
     conn = connect(sim, client, server)
     srv = server.accepted[0]
-    before = srv.stats.datagrams_received
+    before = srv.stats.payload_bytes_received
     segment = encode_segment(PacketType.DATA, 0, 100, srv.local_cid, 0, 0, 1, 0, payload=b"x")
     server.endpoint.receive_datagram(segment, ("10.6.6.6", 1), now=sim.clock.now)
-    assert server.endpoint.stats.dropped["wrong_address"] == 1
-    assert srv.stats.datagrams_received == before
+    assert srv.stats.dropped["seq_out_of_window"] == 1
+    assert srv.stats.payload_bytes_received == before
+    assert srv.peer_addr == CLIENT_ADDR and srv.path_candidate is None
+    out = server.endpoint.datagrams_to_send(now=sim.clock.now)
+    assert all(addr == CLIENT_ADDR for _, addr in out)  # at most a challenge ACK, to the peer
     assert conn.state is ConnState.ESTABLISHED
 
 

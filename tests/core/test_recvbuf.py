@@ -15,6 +15,7 @@ from rudp.core.recvbuf import (
     IN_ORDER,
     OUT_OF_ORDER,
     OUT_OF_WINDOW,
+    REASSEMBLY_FULL,
     RecvBuffer,
 )
 
@@ -41,8 +42,11 @@ def seg(rb: RecvBuffer, lo: int, hi: int, *, fin: bool = False, base: int = S) -
 def test_flag_values_are_distinct_bits() -> None:
     flags = [IN_ORDER, OUT_OF_ORDER, FILLED_HOLE, DUPLICATE, OUT_OF_WINDOW, FIN_IN_ORDER, AFTER_FIN]
     assert flags == [1, 2, 4, 8, 16, 32, 64]
+    assert REASSEMBLY_FULL == 128
     assert (
-        ACK_NOW == OUT_OF_ORDER | FILLED_HOLE | DUPLICATE | OUT_OF_WINDOW | FIN_IN_ORDER | AFTER_FIN
+        ACK_NOW
+        == (OUT_OF_ORDER | FILLED_HOLE | DUPLICATE | OUT_OF_WINDOW | FIN_IN_ORDER | AFTER_FIN)
+        | REASSEMBLY_FULL
     )
     assert not ACK_NOW & IN_ORDER
 
@@ -705,3 +709,14 @@ def test_reassembly_of_any_segmentation(
     assert rb.sack_blocks(4) == ([], False)
     assert rb.fin_received is with_fin
     assert rb.rcv_nxt == start + n + (1 if with_fin else 0)
+
+
+def test_out_of_order_pieces_stop_at_max_pieces() -> None:
+    rb = RecvBuffer(S, capacity=4096, max_payload=100, window_scale=0, max_pieces=3)
+    assert [seg(rb, lo, lo + 1) for lo in (10, 20, 30)] == [OUT_OF_ORDER] * 3
+    assert seg(rb, 40, 41) == REASSEMBLY_FULL
+    assert seg(rb, 11, 12) == REASSEMBLY_FULL  # adjacent, but still a piece of its own
+    assert rb.buffered == 3
+    assert seg(rb, 0, 50) == FILLED_HOLE  # the hole fills: the pieces are taken, room again
+    assert rb.rcv_nxt == S + 50 and rb.take_ready() == DATA[:50]
+    assert seg(rb, 60, 61) == OUT_OF_ORDER

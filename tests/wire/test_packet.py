@@ -28,15 +28,20 @@ from rudp.wire.packet import (
     Flags,
     Init,
     PacketType,
+    PathChallenge,
+    PathResponse,
     Reset,
     ResetReason,
     decode_control,
+    encode_cookie,
     encode_segment,
     pack_segment,
+    parse_init,
     parse_segment,
     peek_header,
 )
 from rudp.wire.seqnum import MASK32
+from tests.wire.decoders import check_decoders
 
 HALF = 2**31
 VT_DATA = 0x11
@@ -119,7 +124,12 @@ echoes = st.builds(
 resets = st.builds(
     Reset, cid=cids, seq=u32, reason=st.one_of(st.sampled_from(list(ResetReason)), u16)
 )
-controls = st.one_of(inits, cookies, echoes, resets)
+tokens = st.binary(min_size=8, max_size=8)
+paths = st.one_of(
+    st.builds(PathChallenge, cid=cids, token=tokens),
+    st.builds(PathResponse, cid=cids, token=tokens),
+)
+controls = st.one_of(inits, cookies, echoes, resets, paths)
 
 valid_datagrams = st.one_of(
     segment_fields().map(lambda f: encode_segment(**f)),
@@ -182,37 +192,6 @@ def raw(
     return head + b"".join(SACK_BLOCK.pack(left, right) for left, right in blocks) + payload
 
 
-def check_decoders(data: bytes) -> None:
-    """Every decoder either raises DecodeError or returns what re-encodes to the same bytes."""
-    try:
-        ptype, cid = peek_header(data)
-    except DecodeError:
-        pass
-    else:
-        assert ptype == data[0] & 0x0F
-        assert cid == int.from_bytes(data[4:8], "big")
-    try:
-        seg = parse_segment(data)
-    except DecodeError:
-        pass
-    else:
-        ptype, flags, window, cid, seq, ack, tsval, tsecr, sacks, offset = seg
-        again = encode_segment(
-            ptype, flags, window, cid, seq, ack, tsval, tsecr, sacks, data[offset:]
-        )
-        assert again == data
-    try:
-        packet = decode_control(data)
-    except DecodeError:
-        pass
-    else:
-        again = packet.encode()
-        if isinstance(packet, Init):
-            assert len(again) == len(data) and again[:28] == data[:28]
-        else:
-            assert again == data
-
-
 def patched(data: bytes, fmt: str, offset: int, *values: int) -> bytes:
     buf = bytearray(data)
     struct.pack_into(fmt, buf, offset, *values)
@@ -232,9 +211,10 @@ def test_layout_constants() -> None:
 
 
 def test_enums_match_int_constants() -> None:
-    assert [int(t) for t in PacketType] == [1, 2, 3, 4, 5, 6, 7]
+    assert [int(t) for t in PacketType] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert (P.TYPE_DATA, P.TYPE_ACK, P.TYPE_INIT) == (1, 2, 3)
     assert (P.TYPE_COOKIE, P.TYPE_COOKIE_ECHO, P.TYPE_RESET, P.TYPE_DATAGRAM) == (4, 5, 6, 7)
+    assert (P.TYPE_PATH_CHALLENGE, P.TYPE_PATH_RESPONSE) == (8, 9)
     assert (Flags.DSACK, Flags.FIN, Flags.PING) == (FLAG_DSACK, FLAG_FIN, FLAG_PING)
     assert (FLAG_DSACK, FLAG_FIN, FLAG_PING, P.FLAGS_RESERVED) == (0x08, 0x10, 0x20, 0xC0)
     assert P.SACK_COUNT_MASK == 0x07
@@ -278,6 +258,10 @@ def test_control_golden_bytes() -> None:
     assert echo.encode() == bytes.fromhex("15 00 0002 0000000b 0000000a 0000000f 00000010 cafe")
     reset = Reset(0x0A, 0x01020304, ResetReason.REFUSED)
     assert reset.encode() == bytes.fromhex("16 00 0003 0000000a 01020304")
+    challenge = PathChallenge(0x0A, bytes.fromhex("0102030405060708"))
+    assert challenge.encode() == bytes.fromhex("18 00 0000 0000000a 0102030405060708")
+    response = PathResponse(0x0B, bytes.fromhex("0102030405060708"))
+    assert response.encode() == bytes.fromhex("19 00 0000 0000000b 0102030405060708")
 
 
 # --- DATA/ACK round trips -----------------------------------------------------------------------
@@ -583,7 +567,7 @@ def test_peek_header_errors() -> None:
         peek_header(b"\x11" * 7)
     with pytest.raises(DecodeError, match="unsupported version 2"):
         peek_header(b"\x21" + b"\x00" * 7)
-    for ptype in (0, 8, 15):
+    for ptype in (0, 10, 15):
         with pytest.raises(DecodeError, match=f"unknown packet type {ptype}"):
             peek_header(bytes([0x10 | ptype]) + b"\x00" * 7)
 
@@ -593,7 +577,7 @@ def test_peek_header_errors() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(controls)
-def test_control_round_trip(packet: Init | Cookie | CookieEcho | Reset) -> None:
+def test_control_round_trip(packet: P.ControlPacket) -> None:
     data = packet.encode()
     for view in (data, bytearray(data), memoryview(data)):
         decoded = decode_control(view)
@@ -630,6 +614,8 @@ INIT = Init(7, 8, 1200, 7, 65536, 9).encode()
 COOKIE = Cookie(7, 11, 12, 8, 1200, 7, 65536, 13, 9, b"secret").encode()
 ECHO = CookieEcho(11, 7, 14, 13, b"secret").encode()
 RESET = Reset(7, 99, ResetReason.ABORT).encode()
+CHALLENGE = PathChallenge(7, b"12345678").encode()
+RESPONSE = PathResponse(7, b"12345678").encode()
 
 
 @pytest.mark.parametrize(
@@ -640,6 +626,7 @@ RESET = Reset(7, 99, ResetReason.ABORT).encode()
         (raw(vt=VT_ACK, payload=b""), "packet type 2 is not a control packet"),
         (b"\x27" + INIT[1:], "unsupported version 2"),
         (b"\x17" + INIT[1:], "packet type 7 is not a control packet"),
+        (b"\x1a" + INIT[1:], "packet type 10 is not a control packet"),
         # INIT
         (INIT[:27], "INIT of 27 bytes is shorter than 28"),
         (INIT + bytes(MAX_DATAGRAM_SIZE - 27), "exceeds"),
@@ -677,6 +664,14 @@ RESET = Reset(7, 99, ResetReason.ABORT).encode()
         (RESET + b"\x00", "RESET of 13 bytes, expected 12"),
         (patched(RESET, "!B", 1, 1), "RESET flags must be 0"),
         (patched(RESET, "!I", 4, 0), "cid must be in"),
+        # PATH_CHALLENGE / PATH_RESPONSE
+        (CHALLENGE[:15], "PATH_CHALLENGE of 15 bytes is shorter than 16"),
+        (CHALLENGE + b"\x00", "PATH_CHALLENGE of 17 bytes, expected 16"),
+        (patched(CHALLENGE, "!B", 1, 1), "PATH_CHALLENGE flags must be 0"),
+        (patched(CHALLENGE, "!H", 2, 1), "PATH_CHALLENGE reserved u16 must be 0"),
+        (patched(CHALLENGE, "!I", 4, 0), "cid must be in"),
+        (RESPONSE[:8], "PATH_RESPONSE of 8 bytes is shorter than 16"),
+        (patched(RESPONSE, "!I", 4, 0), "cid must be in"),
     ],
 )
 def test_decode_control_errors(data: bytes, match: str) -> None:
@@ -712,6 +707,9 @@ def test_decode_checks_the_type(cls: Any, data: bytes) -> None:
         (lambda: CookieEcho(1, 1, 0, 2**32, b"c"), "tsecr"),
         (lambda: Reset(0, 0, 1), "cid"),
         (lambda: Reset(1, 0, 0x10000), "reason"),
+        (lambda: PathChallenge(0, b"12345678"), "cid"),
+        (lambda: PathChallenge(1, b"1234567"), "token must be 8 bytes"),
+        (lambda: PathResponse(1, bytearray(8)), "token must be 8 bytes"),  # type: ignore[arg-type]
     ],
 )
 def test_control_constructor_rejects_bad_fields(factory: Callable[[], object], match: str) -> None:
@@ -758,3 +756,24 @@ def test_decoders_accept_views(data: bytes) -> None:
             assert parse_segment(view) == parse_segment(data)
         else:
             assert decode_control(view) == decode_control(data)
+
+
+def test_encode_cookie_refuses_what_does_not_fit() -> None:
+    with pytest.raises(ValueError, match="cookie length"):
+        encode_cookie(1, 2, 3, 4, 1200, 7, 65536, 5, 6, b"")
+    with pytest.raises(ValueError, match="cannot pack COOKIE"):
+        encode_cookie(1, 2**32, 3, 4, 1200, 7, 65536, 5, 6, b"c")
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (INIT[:7], "shorter than the prefix"),
+        (COOKIE, "not a INIT"),
+        (INIT[:27], "shorter than 28"),
+        (INIT + bytes(MAX_DATAGRAM_SIZE - 27), "exceeds"),
+    ],
+)
+def test_parse_init_errors(data: bytes, match: str) -> None:
+    with pytest.raises(DecodeError, match=match):
+        parse_init(data)
