@@ -18,9 +18,10 @@ from collections import deque
 
 from ..wire.ranges import RangeSet
 
-__all__ = ["SendBuffer"]
+__all__ = ["MAX_SACK_RANGES", "SendBuffer"]
 
 _COMPACT_AT = 256 * 1024  # compact the queue once this many acked bytes sit at its head
+MAX_SACK_RANGES = 2048  # separate SACKed ranges kept (10 % loss of 4 MiB in flight: ~350)
 
 NOT_IN_RECOVERY = 0
 FAST_RECOVERY = 1  # entered on duplicate ACKs / SACK loss marking (RFC 6675 §5)
@@ -51,6 +52,7 @@ class SendBuffer:
         "relost",
         "rack_ts",
         "rack_enabled",
+        "sack_ignored",
     )
 
     def __init__(self, initial_seq: int, *, smss: int, dupthresh: int) -> None:
@@ -77,6 +79,7 @@ class SendBuffer:
         self.relost: list[tuple[int, int]] = []
         self.rack_ts = float("-inf")  # RACK.xmit_ts: newest delivered retransmission's send
         self.rack_enabled = False  # log retransmissions for RACK (set by the connection)
+        self.sack_ignored = 0  # SACK blocks ignored because the scoreboard was full
 
     @property
     def dupthresh(self) -> int:
@@ -180,16 +183,31 @@ class SendBuffer:
         return acked
 
     def on_sack(self, start: int, end: int) -> int:
-        """Record a SACK block; return the bytes newly SACKed (clipped to what is in flight)."""
+        """Record a SACK block; return the bytes newly SACKed (clipped to what is in flight).
+
+        The scoreboard holds at most ``MAX_SACK_RANGES`` separate ranges: past that a block
+        that would start a new one is ignored (RFC 2018 §8 lets a sender ignore SACK
+        information; the data then counts as unSACKed and may be resent), so a receiver that
+        SACKs every other byte cannot grow it without bound."""
         if start < self.snd_una:
             start = self.snd_una
         if end > self.snd_nxt:
             end = self.snd_nxt
         if end <= start:
             return 0
-        newly = (end - start) - self.sacked.overlap(start, end)
+        sacked = self.sacked
+        overlap = sacked.overlap(start, end)
+        newly = (end - start) - overlap
         if newly:
-            self.sacked.add(start, end)
+            if (
+                len(sacked) >= MAX_SACK_RANGES
+                and not overlap
+                and (start - 1) not in sacked
+                and end not in sacked
+            ):
+                self.sack_ignored += 1
+                return 0
+            sacked.add(start, end)
             self.sacked_bytes += newly
         return newly
 

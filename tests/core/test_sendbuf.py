@@ -668,3 +668,17 @@ def test_three_separate_sacked_small_segments_mark_the_hole_below_lost() -> None
         sb2.on_sack(S + start, S + start + 100)
     sb2.update_lost_edge()
     assert sb2.lost_edge == S + 100  # everything unSACKed below the third range from the top
+
+
+def test_the_scoreboard_is_bounded_against_a_receiver_that_sacks_every_other_byte() -> None:
+    from rudp.core.sendbuf import MAX_SACK_RANGES
+
+    sb = make(smss=100, dupthresh=3)
+    sb.write(bytes(3 * MAX_SACK_RANGES))
+    sb.take_new(3 * MAX_SACK_RANGES)
+    for i in range(MAX_SACK_RANGES + 10):
+        sb.on_sack(S + 2 * i + 1, S + 2 * i + 2)
+    assert len(sb.sacked) == MAX_SACK_RANGES and sb.sack_ignored == 10
+    assert sb.sacked_bytes == MAX_SACK_RANGES
+    # A block that touches a kept range still counts: it adds no range.
+    assert sb.on_sack(S + 2, S + 3) == 1 and len(sb.sacked) == MAX_SACK_RANGES - 1
