@@ -45,7 +45,7 @@ from rudp.core.cc_cubic import BETA_CUBIC, C  # noqa: E402
 from rudp.core.congestion import CONTROLLERS  # noqa: E402
 from rudp.core.connection import Addr, Connection  # noqa: E402
 from tests.core.harness import SERVER_ADDR, ConnLog, Peer  # noqa: E402
-from tests.sim import Impairment, Simulator  # noqa: E402
+from tests.sim import Impairment, LossyLink, Simulator  # noqa: E402
 
 LINK_RATE = 12.5e6  # bytes/s: 100 Mbit/s
 SMSS = 1200
@@ -127,6 +127,23 @@ def _open(sim: Simulator, peer: Peer, server: Peer) -> tuple[Connection, ConnLog
     return conn, server.log(server.accepted[-1])
 
 
+def _one_flow(
+    controller: str, loss_percent: float, rtt: float, *, seed: int, queue_back: bool = False
+) -> tuple[Simulator, Peer, Peer, LossyLink]:
+    """A client and a server with ``controller``'s config joined by the bottleneck (the
+    backward path through a queue too with ``queue_back``); returns the forward link."""
+    sim = Simulator(seed=seed)
+    client_addr: Addr = ("10.0.0.1", 5000)
+    client = Peer(config_for(controller), seed=seed * 2 + 1)
+    server = Peer(config_for(controller), seed=seed * 2 + 2, listening=True)
+    sim.add_node(client, client_addr)
+    sim.add_node(server, SERVER_ADDR)
+    forward, back = bottleneck(rtt, loss_percent / 100.0)
+    fwd = sim.link(client_addr, SERVER_ADDR, forward, both_ways=False)
+    sim.link(SERVER_ADDR, client_addr, forward if queue_back else back, both_ways=False)
+    return sim, client, server, fwd
+
+
 def run_case(
     controller: str,
     loss_percent: float,
@@ -139,15 +156,7 @@ def run_case(
     """One flow alone on the bottleneck."""
     wall = time.perf_counter()
     loss = loss_percent / 100.0
-    sim = Simulator(seed=seed)
-    client_addr: Addr = ("10.0.0.1", 5000)
-    client = Peer(config_for(controller), seed=seed * 2 + 1)
-    server = Peer(config_for(controller), seed=seed * 2 + 2, listening=True)
-    sim.add_node(client, client_addr)
-    sim.add_node(server, SERVER_ADDR)
-    forward, back = bottleneck(rtt, loss)
-    fwd = sim.link(client_addr, SERVER_ADDR, forward, both_ways=False)
-    sim.link(SERVER_ADDR, client_addr, back, both_ways=False)
+    sim, client, server, fwd = _one_flow(controller, loss_percent, rtt, seed=seed)
     conn, log = _open(sim, client, server)
     _endless(client, conn)
     start = sim.clock.now
@@ -278,16 +287,7 @@ def run_request_response(
 ) -> LatencyResult:
     """``size``-byte requests answered by ``size``-byte replies, one at a time, over the
     bottleneck with random loss each way; both ends use the same profile."""
-    loss = loss_percent / 100.0
-    sim = Simulator(seed=seed)
-    client_addr: Addr = ("10.0.0.1", 5000)
-    client = Peer(config_for(controller), seed=seed * 2 + 1)
-    server = Peer(config_for(controller), seed=seed * 2 + 2, listening=True)
-    sim.add_node(client, client_addr)
-    sim.add_node(server, SERVER_ADDR)
-    forward, _ = bottleneck(rtt, loss)
-    sim.link(client_addr, SERVER_ADDR, forward, both_ways=False)
-    sim.link(SERVER_ADDR, client_addr, forward, both_ways=False)
+    sim, client, server, _ = _one_flow(controller, loss_percent, rtt, seed=seed, queue_back=True)
     conn, log = _open(sim, client, server)
     srv = server.accepted[-1]
     back = client.log(conn)
