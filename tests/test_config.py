@@ -231,7 +231,8 @@ def test_profiles() -> None:
     assert Config.profile("fair", congestion_control="newreno", **big) == Config(**big)
     fast = Config.profile("throughput")
     assert fast.congestion_control == "bbr"
-    assert (fast.send_buffer_high, fast.send_buffer_low) == (4 * 1024 * 1024, 1024 * 1024)
+    assert (fast.send_buffer_high, fast.send_buffer_low) == (8 * 1024 * 1024, 2 * 1024 * 1024)
+    assert fast.recv_buffer_size == 8 * 1024 * 1024
     assert Config.profile("throughput", nagle=True).nagle
     with pytest.raises(ValueError, match="background, fair, latency, throughput"):
         Config.profile("turbo")
@@ -251,6 +252,7 @@ def test_latency_profile_values() -> None:
         ack_delay=0.0,  # RFC 9000 §13.2: 25 ms
         dupack_threshold=2,  # RFC 5681 §3.2: 3
         min_rto=0.05,  # RFC 6298 §2.4: 1 s
+        rto_variance_floor=0.01,  # Linux TCP_RTO_MIN 200 ms; KCP's interval
         initial_rto=0.3,  # RFC 6298 §2.1: 1 s
         max_rto=10.0,  # RFC 6298 §2.5: at least 60 s
         nagle=False,

@@ -231,10 +231,15 @@ class ReceiveLayer(RecoveryLayer):
         rb = self._rb
         if rb is None:  # pragma: no cover - set up before any segment is accepted
             return
+        before = rb.rcv_nxt
         status = rb.receive(seq, payload, bool(fin))
         stats = self.stats
         if status & (rx.IN_ORDER | rx.FILLED_HOLE):
-            stats.payload_bytes_received += len(payload)
+            # The bytes that became in-order: held out-of-order data included, overlap with
+            # what had arrived already (a retransmission straddling it) not, the FIN not.
+            stats.payload_bytes_received += (
+                rb.rcv_nxt - before - (1 if status & rx.FIN_IN_ORDER else 0)
+            )
             if self._app_closed:
                 rb.consume(len(rb.take_ready()))  # nobody reads any more: discard
             elif not self._data_marked:

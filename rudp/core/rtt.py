@@ -59,7 +59,9 @@ class RttEstimator:
     def __init__(self, config: Config) -> None:
         self._min_rto = config.min_rto
         self._max_rto = config.max_rto
-        self._granularity = config.clock_granularity
+        # The variance term never falls below G nor below rto_variance_floor (Linux: the
+        # RTO is SRTT + max(4 RTTVAR, TCP_RTO_MIN)).
+        self._granularity = max(config.clock_granularity, config.rto_variance_floor)
         self.srtt = None
         self.rttvar = 0.0
         self.min_rtt = None
@@ -113,7 +115,7 @@ class RttEstimator:
             srtt = (1.0 - alpha) * srtt + alpha * rtt
         self.srtt = srtt
         self.rttvar = rttvar
-        # RFC 6298 §2.2-2.3: RTO = SRTT + max(G, K*RTTVAR).
+        # RFC 6298 §2.2-2.3: RTO = SRTT + max(G, K*RTTVAR), G raised to rto_variance_floor.
         variance = _K * rttvar
         if variance < self._granularity:
             variance = self._granularity

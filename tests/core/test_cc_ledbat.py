@@ -221,7 +221,7 @@ def test_yields_to_newreno_on_a_shared_bottleneck() -> None:
     """LEDBAT runs alone for 4 s, then a NewReno flow joins through the same drop-tail queue
     (one ``LossyLink`` serves both client -> server paths). NewReno fills the queue to ~190 ms;
     LEDBAT's window shrinks by |off_target| ~ 2.2 segments per (now ~230 ms) RTT, the RFC's
-    linear decrease, and reaches its two-segment minimum about 8 s after NewReno joined."""
+    linear decrease, and reaches its two-segment minimum about 7 s after NewReno joined."""
     sim = Simulator(seed=2)
     background: Addr = ("10.0.0.1", 5000)
     fair: Addr = ("10.0.0.3", 5000)
@@ -252,13 +252,13 @@ def test_yields_to_newreno_on_a_shared_bottleneck() -> None:
     # The first second is NewReno's slow start; then LEDBAT's share falls second by second.
     assert [round(share, 2) for share in shares] == [
         0.41,
-        0.27,
-        0.1,
+        0.13,
         0.09,
-        0.06,
-        0.04,
-        0.02,
+        0.07,
+        0.05,
+        0.03,
         0.01,
+        0.0,
         0.0,
         0.0,
         0.0,

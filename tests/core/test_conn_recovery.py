@@ -83,8 +83,8 @@ def test_a_probe_that_repairs_the_loss_itself_still_halves_the_window() -> None:
     client.write(conn, bytes(10 * 1200), eof=False)
     assert sim.run_until(lambda: len(server.log(srv).received) == 12_000, start + 5)
     # Segment 9 is ACKed alone after the 25 ms delayed-ACK timer (45 ms): one segment left in
-    # flight, so PTO = min(2 x SRTT + WCDelAckT, RTO) = the RTO, 200 ms later.
-    assert sim.clock.now - start == pytest.approx(0.255, abs=1e-5)
+    # flight, so PTO = min(2 x SRTT + WCDelAckT, RTO) = the RTO, SRTT + 200 ms = 223 ms later.
+    assert sim.clock.now - start == pytest.approx(0.045 + 0.223124 + 0.01, abs=1e-5)
     assert sim.run_until(lambda: conn.bytes_acked == 12_000, start + 5)
     stats = conn.stats
     assert (stats.tlp_probes, stats.tlp_recoveries, stats.rto_timeouts) == (1, 1, 0)
@@ -95,8 +95,9 @@ def test_a_probe_that_repairs_the_loss_itself_still_halves_the_window() -> None:
 
 
 def test_one_segment_in_flight_probes_at_the_rto_instead_of_timing_out() -> None:
-    """A lone segment: PTO = 2 x SRTT + WCDelAckT (240 ms) is later than the RTO (200 ms), so
-    the probe takes the RTO's place (PTO = min(PTO, RTO)) and the window does not collapse."""
+    """A lone segment: PTO = 2 x SRTT + WCDelAckT (240 ms) is later than the RTO (SRTT + the
+    200 ms variance floor = 220 ms), so the probe takes the RTO's place (PTO = min(PTO, RTO))
+    and the window does not collapse."""
     trace: list[TraceRecord] = []
     sim, client, server = make_pair(
         client_config=UNPACED, impairment=Impairment(delay=DELAY), trace=trace
@@ -109,10 +110,10 @@ def test_one_segment_in_flight_probes_at_the_rto_instead_of_timing_out() -> None
     client.write(conn, b"q" * 100, eof=False)
     sim.flush()
     rto = conn.rtt.rto
-    assert rto == 0.2 and conn.get_timer() == pytest.approx(start + rto)
+    assert rto == pytest.approx(0.22, abs=1e-5) and conn.get_timer() == pytest.approx(start + rto)
     assert sim.run_until(lambda: conn.bytes_acked == 100, start + 5)
     assert len(server.log(srv).received) == 100
-    assert data_sends(trace, start) == [0.0, 0.2]
+    assert data_sends(trace, start) == pytest.approx([0.0, 0.22], abs=1e-5)
     assert (conn.stats.tlp_probes, conn.stats.rto_timeouts, conn.stats.tlp_recoveries) == (1, 0, 1)
     assert conn.cwnd >= 2 * conn.max_payload  # halved at most, never the 1-segment loss window
 
@@ -131,8 +132,9 @@ def test_probes_can_be_turned_off() -> None:
     client.write(conn, bytes(10 * 1200), eof=False)
     assert sim.run_until(lambda: len(server.log(srv).received) == 12_000, start + 5)
     assert conn.stats.tlp_probes == 0 and conn.stats.rto_timeouts == 1
-    # The RTO restarts at the ACK of segment 9 (45 ms, after the delayed-ACK timer).
-    assert data_sends(trace, start)[-1] == pytest.approx(0.045 + 0.2, abs=1e-5)
+    # The RTO (SRTT + 200 ms) restarts at the ACK of segment 9 (45 ms, after the delayed-ACK
+    # timer).
+    assert data_sends(trace, start)[-1] == pytest.approx(0.045 + 0.223124, abs=1e-5)
 
 
 # --- spurious recoveries (RFC 3522, RFC 3708, RFC 4015) -----------------------------------
@@ -152,7 +154,7 @@ NO_PROBES = UNPACED.replace(tail_loss_probe=False)
 
 
 def test_a_timeout_from_a_delay_spike_is_undone_by_the_timestamps() -> None:
-    """The ACK path's delay jumps to 300 ms: the RTO (200 ms) fires and resends the head,
+    """The ACK path's delay jumps to 300 ms: the RTO (220 ms) fires and resends the head,
     then the delayed ACKs echo the originals' timestamps, older than the retransmission's
     (Eifel, RFC 3522): the timeout was spurious. The window comes back whole (still slow
     start: ssthresh was unset), the backoff goes, and nothing else is resent."""
@@ -162,7 +164,7 @@ def test_a_timeout_from_a_delay_spike_is_undone_by_the_timestamps() -> None:
     sim.link(SERVER_ADDR, CLIENT_ADDR, Impairment(delay=0.3), both_ways=False)
     conn.send(bytes(10 * 1200))
     assert sim.run_until(lambda: conn.stats.rto_timeouts == 1, start + 5)
-    assert sim.clock.now - start == pytest.approx(0.2)
+    assert sim.clock.now - start == pytest.approx(0.22, abs=1e-5)
     assert conn.cwnd == 1200 and conn.rtt.backoff_count == 1
     assert sim.run_until(lambda: conn.bytes_acked == 60_000, start + 5)
     stats = conn.stats
@@ -187,7 +189,7 @@ def test_a_timeout_is_undone_by_a_dsack_when_the_retransmission_is_acked_first()
     assert sim.run_until(lambda: conn.stats.rto_timeouts == 1, start + 5)
     sim.link(SERVER_ADDR, CLIENT_ADDR, Impairment(delay=DELAY), both_ways=False)
     assert sim.run_until(lambda: conn.stats.undone_recoveries == 1, start + 5)
-    assert sim.clock.now - start == pytest.approx(0.22)  # the D-SACK, one short RTT later
+    assert sim.clock.now - start == pytest.approx(0.24, abs=1e-5)  # the D-SACK, an RTT later
     stats = conn.stats
     assert (stats.spurious_by_dsack, stats.spurious_retransmit_bytes) == (1, 1200)
     assert conn.cwnd == 40_800

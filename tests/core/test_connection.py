@@ -187,7 +187,8 @@ def test_zero_window_is_held_for_a_long_time_then_reopened() -> None:
         if kind == "send" and src == CLIENT_ADDR and first == ACK
     ]
     gaps = [round(b - a, 3) for a, b in zip(probes, probes[1:], strict=False)]
-    assert gaps[:3] == [0.4, 0.8, 1.6] and set(gaps[5:]) == {8.0}  # backoff to persist_max
+    # From max(RTO, min_rto) = SRTT + 200 ms, doubling up to persist_max.
+    assert gaps[:3] == [0.446, 0.892, 1.785] and set(gaps[5:]) == {8.0}
     assert conn.stats.window_probes_sent == len(probes)
     server.consume_all(srv)
     server.auto_consume = True

@@ -53,11 +53,23 @@ def test_third_sample_tracks_min_rtt() -> None:
 
 
 def test_clamped_to_min_rto() -> None:
-    est = make(min_rto=0.2)
+    est = make(min_rto=0.2, rto_variance_floor=0.0)
     est.on_sample(0.01)
     assert est.srtt == 0.01
     assert est.rto == 0.2
     assert est.base_rto == 0.2
+
+
+def test_the_variance_term_has_a_floor() -> None:
+    """RTO = SRTT + max(G, 4 RTTVAR, rto_variance_floor), as Linux's TCP_RTO_MIN: on a path
+    of steady delay the RTO stays 200 ms beyond the RTT instead of sinking onto it."""
+    est = make(min_rto=0.05)
+    est.on_sample(0.3)  # 4 x RTTVAR = 0.6 dominates
+    assert est.rto == pytest.approx(0.9)
+    for _ in range(60):
+        est.on_sample(0.3)  # RTTVAR decays towards 0
+    assert est.rttvar < 0.001
+    assert est.rto == pytest.approx(0.5)  # 0.3 + the 0.2 s floor, not 0.3 + 4 x RTTVAR
 
 
 def test_clamped_to_max_rto() -> None:
