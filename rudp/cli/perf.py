@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import struct
@@ -36,6 +37,7 @@ BLOCK = 64 * 1024
 _LENGTH = struct.Struct("!I")
 _PAYLOAD = os.urandom(BLOCK)
 _HEADER_TIMEOUT = 10.0
+_CLOSE_TIMEOUT = 10.0  # seconds a side waits for the close handshake
 _DEFAULT_SECONDS = 10.0
 MODES = ("up", "down", "bidir")
 
@@ -222,7 +224,7 @@ def _print_direction(name: str, result: dict[str, Any]) -> None:
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     try:
-        async with asyncio.timeout(10.0):
+        async with asyncio.timeout(_CLOSE_TIMEOUT):
             await writer.wait_closed()
     except CONNECTION_FAILURES:
         return
@@ -261,6 +263,12 @@ async def run_perf_client(args: argparse.Namespace) -> int:
             interval=0.0 if args.json else args.interval,
             labels=labels,
         )
+        # The server closes once it has our report: wait for its FIN before closing, so this
+        # process is still there to acknowledge it (exiting first leaves the server
+        # retransmitting its FIN into a closed port until its close gives up).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await reader.read()
     except CONNECTION_FAILURES as exc:
         raise lost(exc, f"testing with {show_address(host, port)}") from exc
     except (PerfError, asyncio.IncompleteReadError) as exc:

@@ -119,7 +119,8 @@ async def test_extra_info_stats_is_a_snapshot_of_the_connection(config: Config) 
         assert stats["max_payload"] == config.max_payload
         # One handshake sample; uvloop's clock ticks in milliseconds, so it may read 0.
         assert isinstance(stats["srtt"], float) and 0 <= stats["srtt"] < 1.0
-        assert stats["rto"] == config.min_rto
+        # RTO = SRTT + the 200 ms variance floor (above min_rto on loopback).
+        assert stats["rto"] == pytest.approx(stats["srtt"] + config.rto_variance_floor)
         # Counters move after a round trip; the old snapshot does not.
         pair.client.write(b"x" * 5000)
         await pair.peer.wait_data(5000)
