@@ -8,6 +8,7 @@ so one side's start and the other's end can be subtracted.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import resource
 import time
@@ -117,7 +118,7 @@ def percentiles(values: list[float], points: tuple[float, ...]) -> dict[str, flo
     if not ordered:
         return out
     for p in points:
-        rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+        rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered) - 1e-9)))
         out[f"p{p:g}"] = ordered[rank - 1]
     out["max"] = ordered[-1]
     out["mean"] = sum(ordered) / len(ordered)

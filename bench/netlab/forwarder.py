@@ -35,6 +35,7 @@ __all__ = ["LATE_S", "main", "params_from_dict"]
 
 LATE_S = 0.001  # a packet delivered this much after its time counts as late
 READ_BUDGET = 64  # packets read from one device per wake-up, so deliveries are not held up
+LATE_LOG = 50  # (seconds since start, ms late) of the first late packets, for diagnosis
 LATENESS_SAMPLES = 1 << 16  # a ring of recent lateness values for the percentile
 MAX_PACKET = 65535
 
@@ -74,6 +75,8 @@ class Forwarder:
         self.samples: list[float] = []
         self._sample_at = 0
         self.max_held = 0
+        self.started = time.monotonic()
+        self.late_log: list[tuple[float, float]] = []
 
     def _read(self, index: int, now: float) -> None:
         fd = self.fds[index]
@@ -102,6 +105,8 @@ class Forwarder:
                 self.lateness_max = late
             if late > LATE_S:
                 self.late += 1
+                if len(self.late_log) < LATE_LOG:
+                    self.late_log.append((round(now - self.started, 4), round(1e3 * late, 3)))
             if len(self.samples) < LATENESS_SAMPLES:
                 self.samples.append(late)
             else:
@@ -155,6 +160,7 @@ class Forwarder:
             "lateness_mean_ms": 1e3 * self.lateness_sum / delivered if delivered else 0.0,
             "lateness_p99_ms": 1e3 * p99,
             "lateness_max_ms": 1e3 * self.lateness_max,
+            "first_late": self.late_log,
             "write_errors": self.write_errors,
             "max_held_packets": self.max_held,
             "still_held_packets": len(self.line),
