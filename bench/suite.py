@@ -328,13 +328,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the two-minute subset")
     parser.add_argument("--only", default=None, help=f"comma-separated: {', '.join(SCENARIOS)}")
     parser.add_argument("--out", default=None, help="results directory")
-    parser.add_argument("--runs", type=int, default=None, help="runs per case (3; quick 1)")
+    parser.add_argument("--runs", type=int, default=None, help="bulk/share runs per case (3)")
+    parser.add_argument("--latency-runs", type=int, default=None, help="latency runs (3)")
+    parser.add_argument("--scale-runs", type=int, default=None, help="scale runs (3)")
+    parser.add_argument("--rounds", type=int, default=None, help="latency rounds (2000)")
+    parser.add_argument("--max-seconds", type=float, default=None, help="bulk time cap (15)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     plan = QUICK if args.quick else FULL
-    if args.runs:
-        plan = Plan(**{**plan.__dict__, "runs": args.runs})
+    changes = {
+        "runs": args.runs,
+        "latency_runs": args.latency_runs,
+        "scale_runs": args.scale_runs,
+        "rounds": args.rounds,
+        "max_seconds": args.max_seconds,
+    }
+    plan = Plan(**{**plan.__dict__, **{k: v for k, v in changes.items() if v is not None}})
     names = list(plan.scenarios or SCENARIOS)
     if args.only:
         names = [n.strip() for n in args.only.split(",")]
