@@ -334,7 +334,7 @@ def bulk_run(
         server_job["profile_out"] = f"{stem}-receiver.prof"
         client_job["profile_out"] = f"{stem}-sender.prof"
     with session.run() as run:
-        rcv, (snd,) = run_pair(session, server_job, [client_job], timeout=max_seconds + 60)
+        rcv, (snd,) = run_pair(session, server_job, [client_job], timeout=max_seconds + 120)
     return bulk_result(peer, session.spec, snd, rcv, run.stats)
 
 

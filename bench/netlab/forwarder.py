@@ -176,6 +176,22 @@ class Forwarder:
         }
 
 
+def _prioritize() -> str:
+    """Run ahead of the endpoints it carries: on 2 shared cores a forwarder that waits for a
+    CPU delays every packet. SCHED_FIFO (as root) preempts ordinary processes when a packet is
+    due; the kernel's real-time throttling still leaves others 5 % of each CPU if it ever spun.
+    Falls back to nice -10, then to nothing."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        return "SCHED_FIFO 10"
+    except (OSError, AttributeError):
+        pass
+    with contextlib.suppress(OSError):
+        os.nice(-10)
+        return "nice -10"
+    return "default"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tun", action="append", required=True, help="NETNS:DEVICE (twice)")
@@ -188,8 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = (params_from_dict(raw["ab"]), params_from_dict(raw["ba"]))
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    with contextlib.suppress(OSError):
-        os.nice(-10)  # the link should not wait for the endpoints it carries on 2 shared cores
+    scheduling = _prioritize()
     fds: list[int] = []
     try:
         for item in args.tun:
@@ -208,7 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-    print(json.dumps(forwarder.stats(time.monotonic() - t0, cpu)), flush=True)
+    stats = forwarder.stats(time.monotonic() - t0, cpu)
+    stats["scheduling"] = scheduling
+    print(json.dumps(stats), flush=True)
     for fd in fds:
         os.close(fd)
     return 0

@@ -34,7 +34,7 @@ __all__ = ["connect", "settings", "start_server"]
 ALPN = "rudp-bench"
 CONGESTION_CONTROL = "cubic"
 FLOW_CONTROL_WINDOW = 16 * 1024 * 1024  # max_data and max_stream_data (aioquic default 1 MiB)
-SEND_BUFFER_HIGH = 4 * 1024 * 1024  # like rudp's throughput profile's send buffer
+SEND_BUFFER_HIGH = 1024 * 1024  # like rudp's default send buffer
 DRAIN_POLL = 0.002
 
 
