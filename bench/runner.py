@@ -141,8 +141,9 @@ class LinkSession:
         if spec.kind != self.kind:
             raise ValueError(f"a {self.kind} session cannot run a {spec.kind} link")
         if self.lab is not None and spec.kind == "veth":
-            if spec.rate_mbit:
-                raise ValueError("veth cases take no rate here: use the wan link for a bottleneck")
+            rate = spec.rate_mbit * MBIT if spec.rate_mbit else None
+            if rate != self.lab.rate_bit_s:
+                self.lab.set_rate(rate, spec.queue_bytes)
             self.lab.set_loss(spec.loss_pct)
         self.spec = spec
 

@@ -92,7 +92,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--link", choices=("wan", "veth", "loopback"), default="wan")
     p.add_argument("--rtt", type=parse_duration_ms, default=20.0, help="round trip (20ms)")
     p.add_argument("--loss", type=float, default=0.0, help="random loss %% each way (0)")
-    p.add_argument("--rate", type=parse_rate_mbit, default=100.0, help="bottleneck (100mbit)")
+    p.add_argument(
+        "--rate",
+        type=parse_rate_mbit,
+        default=None,
+        help="bottleneck: the forwarder's (wan, 100mbit) or tbf on the veth pair (veth, none)",
+    )
     p.add_argument("--jitter", type=parse_duration_ms, default=0.0, help="+/- jitter (0)")
     p.add_argument("--reorder", type=float, default=0.0, help="%% of packets held 2 ms (0)")
     p.add_argument("--burst", type=_burst, default=None, help="Gilbert-Elliott P_GB,P_BG")
@@ -122,12 +127,12 @@ def link_spec(args: argparse.Namespace) -> LinkSpec:
     if args.link == "loopback":
         return LinkSpec("loopback")
     if args.link == "veth":
-        return LinkSpec("veth", loss_pct=args.loss)
+        return LinkSpec("veth", loss_pct=args.loss, rate_mbit=args.rate, queue_bytes=args.queue)
     return LinkSpec(
         "wan",
         loss_pct=args.loss,
         rtt_ms=args.rtt,
-        rate_mbit=args.rate,
+        rate_mbit=100.0 if args.rate is None else args.rate,
         jitter_ms=args.jitter,
         reorder_pct=args.reorder,
         burst=args.burst,

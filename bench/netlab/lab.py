@@ -230,13 +230,7 @@ class Netlab:
         for name, dev, addr in ((a, "veth0", VETH_ADDRS[0]), (b, "veth1", VETH_ADDRS[1])):
             _run(["ip", "-n", name, "addr", "add", f"{addr}/24", "dev", dev])
             _run(["ip", "-n", name, "link", "set", dev, "up"])
-            if self.rate_bit_s is not None:
-                limit = self.queue_bytes or max(64 * 1024, int(self.rate_bit_s / 8 * 0.01))
-                _run(
-                    ["tc", "-n", name, "qdisc", "add", "dev", dev, "root", "tbf"]
-                    + ["rate", f"{int(self.rate_bit_s)}bit", "burst", "32kb"]
-                    + ["limit", str(limit)]
-                )
+        self.set_rate(self.rate_bit_s)
         self.set_loss(self.loss_pct)
 
     def _make_tun(self) -> None:
@@ -246,6 +240,22 @@ class Netlab:
             _run(
                 ["ip", "-n", name, "link", "set", TUN_DEVICE, "mtu", "1500"]
                 + ["txqueuelen", str(TUN_TXQUEUELEN), "up"]
+            )
+
+    def set_rate(self, rate_bit_s: float | None, queue_bytes: int | None = None) -> None:
+        """A ``tbf`` rate limit on each veth (None removes it); the queue holds ``queue_bytes``
+        (default 10 ms of the rate, at least 64 KiB)."""
+        if self.kind != "veth":
+            raise ValueError("set_rate is for veth labs; the WAN forwarder has its own rate")
+        self.rate_bit_s = rate_bit_s
+        for name, dev in zip(self.ns, ("veth0", "veth1"), strict=True):
+            _run(["tc", "-n", name, "qdisc", "del", "dev", dev, "root"], check=False)
+            if rate_bit_s is None:
+                continue
+            limit = queue_bytes or self.queue_bytes or max(64 * 1024, int(rate_bit_s / 8 * 0.01))
+            _run(
+                ["tc", "-n", name, "qdisc", "add", "dev", dev, "root", "tbf"]
+                + ["rate", f"{int(rate_bit_s)}bit", "burst", "32kb", "limit", str(limit)]
             )
 
     def set_loss(self, loss_pct: float) -> None:

@@ -120,3 +120,21 @@ def test_veth_loss_rule_drops_and_is_counted() -> None:
     assert 25 <= lost <= 85  # 20 % each way: 1 - 0.8^2 = 36 % of round trips
     assert drops["a"] + drops["b"] >= lost  # type: ignore[operator]
     assert drops["a"] > 0 and drops["b"] > 0
+
+
+def test_veth_rate_limit_is_a_tbf_qdisc_on_both_ends() -> None:
+    _skip_unless("veth")
+    with Netlab("veth") as lab:
+        lab.set_rate(10e6)
+        shown = [
+            subprocess.run(
+                ["tc", "-n", name, "qdisc", "show", "dev", dev], capture_output=True, text=True
+            ).stdout
+            for name, dev in zip(lab.ns, ("veth0", "veth1"), strict=True)
+        ]
+        assert all("tbf" in text and "10Mbit" in text for text in shown), shown
+        lab.set_rate(None)
+        cleared = subprocess.run(
+            ["tc", "-n", lab.ns[0], "qdisc", "show", "dev", "veth0"], capture_output=True, text=True
+        ).stdout
+        assert "tbf" not in cleared
