@@ -253,13 +253,13 @@ RR_HEADER = [
     "p99 /cubic",
     "client CPU s",
     "notes",
-]  # noqa: E501
+]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
-    ]  # noqa: E501
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))

@@ -83,7 +83,6 @@ def _bulk_section(title: str, record: dict[str, Any], groups: list[tuple[str, An
         if not cases:
             continue
         peer_names = _peer_order(cases)
-        links = [c["link"]["name"] for c in cases]
         header = ["peer", *[f"{_short(c['link'])}" for c in cases]]
         rows = []
         for peer in peer_names:
@@ -153,7 +152,6 @@ def _bulk_section(title: str, record: dict[str, Any], groups: list[tuple[str, An
             detail_rows,
         )
         out += ["</details>", ""]
-        del links
     out.append(f"Elapsed: {record.get('elapsed_s', 0):.0f} s.")
     out.append("")
     return out

@@ -123,7 +123,7 @@ class KcpStream:
         self.counters["datagrams_received"] += 1
         try:
             self._kcp.receive(data)
-        except Exception:  # noqa: BLE001 - a stray or truncated datagram: KCP refuses it
+        except Exception:  # a stray or truncated datagram: KCP refuses it
             return
         for message in self._kcp.get_all_received():
             if message[:1] == END:
