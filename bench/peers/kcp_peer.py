@@ -5,8 +5,10 @@ this adapter adds the least a byte stream needs, in the way KCP applications usu
 
 * message mode (KCP's default): each write becomes messages of at most :data:`CHUNK` bytes, each
   starting with a type byte, ``0`` for data or ``1`` for end of stream (``write_eof``);
-* the timer is KCP's own: ``ikcp_update`` at the time ``ikcp_check`` asks for, so ACKs and new
-  data leave on KCP's interval, as in the reference usage;
+* the timer is KCP's own: ``ikcp_update`` at the time ``ikcp_check`` asks for; in ``fast``
+  mode the adapter also calls ``ikcp_flush`` after each write and each received datagram, so new
+  data and ACKs leave at once instead of at the next interval (KCP's own advice for low latency;
+  kcp-go does the same with its no-delay settings), while ``normal`` mode waits for the interval;
 * ``drain()`` waits while more than twice the send window of segments are queued;
 * a server makes one KCP session (conversation id 1) per client address.
 
@@ -70,6 +72,7 @@ class KcpStream:
         )
         self._send = send
         self._on_close = on_close
+        self._eager = spec.variant == "fast"
         self._kcp.include_outbound_handler(self._output)
         self._queue_limit = 2 * snd_wnd
         self._loop = asyncio.get_running_loop()
@@ -131,6 +134,8 @@ class KcpStream:
             else:
                 self._buffer += memoryview(message)[1:]
             self._readable.set()
+        if self._eager:
+            self._kcp.flush()
         self._after_io()
 
     def _enqueue(self, message: bytes) -> None:
@@ -163,6 +168,8 @@ class KcpStream:
         view = memoryview(data)
         for start in range(0, len(view), CHUNK):
             self._enqueue(DATA + view[start : start + CHUNK].tobytes())
+        if self._eager:
+            self._kcp.flush()
 
     async def drain(self) -> None:
         while self._kcp.get_outbound_packets() > self._queue_limit:
@@ -173,6 +180,8 @@ class KcpStream:
         if not self._eof_sent:
             self._eof_sent = True
             self._enqueue(END)
+            if self._eager:
+                self._kcp.flush()
 
     async def close(self) -> None:
         """Keep KCP running until what is queued was acknowledged (at most ``LINGER`` s)."""
@@ -269,6 +278,7 @@ def settings(spec: PeerSpec) -> dict[str, Any]:
         "transport": "KCP (PyPI kcp 0.1.6, ikcp.c), message mode, asyncio DatagramProtocol",
         "nodelay": nodelay,
         "interval_ms": interval,
+        "flush_after_write_and_input": spec.variant == "fast",
         "fast_resend": resend,
         "no_congestion_window": nocwnd,
         "send_window": snd_wnd,
