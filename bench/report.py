@@ -334,7 +334,12 @@ def _scale_section(record: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 f"`{c['peer']}`",
-                f"{c['connections']:,}",
+                f"{c['connections']:,}"
+                + (
+                    f" ({s['accepted']['median']:,.0f} connected)"
+                    if s.get("accepted") and s["accepted"]["median"] < c["connections"]
+                    else ""
+                ),
                 _mr(s.get("handshakes_per_s"), ".0f"),
                 _mr(s.get("cpu_share"), ".3f"),
                 _m(s.get("cpu_us_per_connection_s"), ".1f"),

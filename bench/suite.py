@@ -240,6 +240,7 @@ def run_scale(plan: Plan) -> dict[str, Any]:
                     f"KiB/conn, {r['messages_per_s']:.0f} msg/s"
                 )
             keys = (
+                "accepted",
                 "handshakes_per_s",
                 "cpu_share",
                 "cpu_us_per_connection_s",
