@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP := $(VENV)/.installed
+STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: test demo lint typecheck unit bench clean
+.PHONY: test demo lint typecheck unit bench bench-quick bench-core clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +36,24 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/rudp demo $(DEMO_ARGS)
 
-bench: $(STAMP)
+$(STAMP_BENCH): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@ $(STAMP)
+
+# Every scenario against kernel TCP, aioquic and KCP (needs root for the namespaces; long:
+# see bench/README.md), then docs/benchmarks.md and its plots from bench/results/*.json.
+bench: $(STAMP_BENCH)
+	$(BIN)/python -m bench.suite
+	$(BIN)/python -m bench.report
+
+# A two-minute subset; its results and report stay in bench/results/quick/.
+bench-quick: $(STAMP_BENCH)
+	$(BIN)/python -m bench.suite --quick
+	$(BIN)/python -m bench.report --results bench/results/quick \
+		--doc bench/results/quick/benchmarks.md --img bench/results/quick/img
+
+# The sans-I/O core's own cost and simulated goodput (no sockets).
+bench-core: $(STAMP)
 	$(BIN)/python bench/core_cost.py
 
 clean:

@@ -1,0 +1,67 @@
+"""rudp streams with one of its ``Config.profile`` presets."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import rudp
+from bench.peers import PeerSpec
+from bench.peers.streams import AsyncioStream
+
+__all__ = ["config_for", "connect", "settings", "start_server"]
+
+
+def config_for(spec: PeerSpec) -> rudp.Config:
+    if spec.variant == "default":
+        return rudp.Config()
+    return rudp.Config.profile(spec.variant)
+
+
+def _stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> AsyncioStream:
+    def stats() -> dict[str, Any]:
+        snapshot = writer.transport.get_extra_info("stats")
+        return dict(snapshot) if isinstance(snapshot, dict) else {}
+
+    return AsyncioStream(reader, writer, stats_fn=stats)
+
+
+class _Server:
+    def __init__(self, server: rudp.Server) -> None:
+        self._server = server
+        self.port: int = server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self._server.close()
+        await asyncio.wait_for(self._server.wait_closed(), 10.0)
+
+
+async def start_server(spec: PeerSpec, host: str, port: int, handler: Any) -> _Server:
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handler(_stream(reader, writer))
+
+    server = await rudp.start_server(on_connection, host, port, config=config_for(spec))
+    return _Server(server)
+
+
+async def connect(spec: PeerSpec, host: str, port: int) -> AsyncioStream:
+    reader, writer = await rudp.open_connection(host, port, config=config_for(spec))
+    return _stream(reader, writer)
+
+
+def settings(spec: PeerSpec) -> dict[str, Any]:
+    config = config_for(spec)
+    default = rudp.Config()
+    changed = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(default, f.name)
+    }
+    return {
+        "transport": f"rudp {rudp.__version__} streams, Config.profile({spec.variant!r})",
+        "congestion_control": config.congestion_control,
+        "changed_from_default": changed,
+        "max_payload": config.max_payload,
+        "io": config.io,
+    }
