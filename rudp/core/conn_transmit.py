@@ -33,7 +33,10 @@ PACING_CA_GAIN = 1.2  # ... in congestion avoidance (Linux tcp_pacing_ca_ratio)
 # 4x slower paced).
 PACING_MIN_RTT = 0.004
 # At most this many extra ACKs per flush carry SACK blocks the first ACK had no room for.
-_EXTRA_SACK_ACKS = 4
+# Four made an ACK storm under heavy loss (the out-of-order receiver ACKs every batch): on the
+# emulated 100 Mbit/s, 20 ms link at 5 % loss, 4 / 1 / 0 extra ACKs gave 6.2 / 9.1 / 8.2 MB/s
+# (0 resent 1.22 segments per segment lost, RACK deciding on incomplete SACK information).
+_EXTRA_SACK_ACKS = 1
 _VT_DATA = (VERSION << 4) | TYPE_DATA
 
 # States in which nothing new is sent: we are only lingering for the peer.
