@@ -21,6 +21,7 @@ OUT_OF_WINDOW = 16  # outside the window: dropped, answered with an ACK (RFC 929
 FIN_IN_ORDER = 32  # the peer's FIN was reached
 AFTER_FIN = 64  # data past the peer's FIN: a protocol violation, dropped
 REASSEMBLY_FULL = 128  # out of order, but max_pieces are held already: dropped
+OUT_OF_ORDER_TAIL = 256  # out of order, but only extends the highest block: no new hole
 
 ACK_NOW = (
     OUT_OF_ORDER | FILLED_HOLE | DUPLICATE | OUT_OF_WINDOW | FIN_IN_ORDER | AFTER_FIN
@@ -174,13 +175,18 @@ class RecvBuffer:
             return REASSEMBLY_FULL
         for start, stop in holes:
             self._pieces[start] = payload[start - seq : stop - seq]
+        # Continuing the highest block opens no new hole and tells the sender nothing the
+        # last SACK did not: it is ACKed like in-order data, every 2nd segment (SACK
+        # compression, as Linux's tcp_comp_sack; RFC 5681 §4.2's immediate ACK is for
+        # segments that show a new hole). Anything else is ACKed at once.
+        tail = bool(ooo) and seq == ooo.bounds()[1]
         ooo.add(seq, end)
         recent = self._recent
         if seq in recent:
             recent.remove(seq)
         recent.insert(0, seq)
         del recent[4:]
-        return OUT_OF_ORDER
+        return OUT_OF_ORDER_TAIL if tail else OUT_OF_ORDER
 
     # --- output ----------------------------------------------------------------------------
     def take_ready(self) -> bytes:

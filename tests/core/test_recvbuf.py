@@ -14,6 +14,7 @@ from rudp.core.recvbuf import (
     FIN_IN_ORDER,
     IN_ORDER,
     OUT_OF_ORDER,
+    OUT_OF_ORDER_TAIL,
     OUT_OF_WINDOW,
     REASSEMBLY_FULL,
     RecvBuffer,
@@ -42,7 +43,8 @@ def seg(rb: RecvBuffer, lo: int, hi: int, *, fin: bool = False, base: int = S) -
 def test_flag_values_are_distinct_bits() -> None:
     flags = [IN_ORDER, OUT_OF_ORDER, FILLED_HOLE, DUPLICATE, OUT_OF_WINDOW, FIN_IN_ORDER, AFTER_FIN]
     assert flags == [1, 2, 4, 8, 16, 32, 64]
-    assert REASSEMBLY_FULL == 128
+    assert REASSEMBLY_FULL == 128 and OUT_OF_ORDER_TAIL == 256
+    assert not ACK_NOW & OUT_OF_ORDER_TAIL
     assert (
         ACK_NOW
         == (OUT_OF_ORDER | FILLED_HOLE | DUPLICATE | OUT_OF_WINDOW | FIN_IN_ORDER | AFTER_FIN)
@@ -102,6 +104,17 @@ def test_sequence_numbers_cross_2_to_the_32_without_wrapping() -> None:
 
 
 # --- out of order -------------------------------------------------------------------------
+
+
+def test_continuing_the_highest_block_is_not_a_new_hole() -> None:
+    """SACK compression: only a segment that shows a new hole needs an immediate ACK."""
+    rb = make()
+    assert seg(rb, 10, 20) == OUT_OF_ORDER  # a hole at [0, 10)
+    assert seg(rb, 20, 30) == OUT_OF_ORDER_TAIL  # extends the highest block
+    assert seg(rb, 40, 50) == OUT_OF_ORDER  # a second hole at [30, 40)
+    assert seg(rb, 50, 60) == OUT_OF_ORDER_TAIL
+    assert seg(rb, 30, 40) == OUT_OF_ORDER  # fills the upper hole: the SACK blocks change
+    assert rb.sack_blocks(4)[0][0] == (S + 10, S + 60)
 
 
 def test_out_of_order_then_fill() -> None:
