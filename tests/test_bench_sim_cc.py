@@ -60,8 +60,8 @@ def test_two_fair_flows_converge_to_a_fair_share() -> None:
 
 def test_the_latency_profile_repairs_a_lost_request_within_one_short_timeout() -> None:
     """1 KiB each way over a 40 ms path, 5 % loss each way: a lost request or reply waits for
-    the latency profile's short RTO (max(50 ms, SRTT + 4 RTTVAR)) instead of the fair
-    profile's 200 ms floor, so p99 is one RTT plus ~50 ms (KCP's fast settings: 98 ms on a
+    the latency profile's short RTO (max(30 ms, SRTT + max(4 RTTVAR, 10 ms))) instead of the
+    fair profile's SRTT + 200 ms, so p99 is one RTT plus ~50 ms (KCP's fast settings: 98 ms on a
     40 ms path, FIELD.md)."""
     fair = run_request_response("fair", 5.0, 0.04, rounds=2000)
     fast = run_request_response("latency", 5.0, 0.04, rounds=2000)
