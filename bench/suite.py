@@ -4,7 +4,7 @@ Scenarios (``--only`` picks some, by name):
 
 * ``bulk-loopback``: every peer on 127.0.0.1;
 * ``bulk-veth``: a veth pair between two namespaces, nftables random loss 0/1/5/10 % each way;
-* ``bulk-wan``: the emulated 100 Mbit/s link, RTT 20 and 100 ms, loss 0/1/2/5 % each way,
+* ``bulk-wan``: the emulated 100 Mbit/s link, RTT 20 and 100 ms, loss 0/1/2/5/10 % each way,
   one-BDP drop-tail queue;
 * ``share``: rudp ``fair`` and kernel CUBIC started together on the emulated link;
 * ``latency``: 1 KiB request / 1 KiB reply, one at a time, on the emulated link (RTT 20 ms)
@@ -64,7 +64,7 @@ class Plan:
     veth_losses: tuple[float, ...] = (0, 1, 5, 10)
     wan_peers: tuple[str, ...] = peers.ALL_PEERS
     wan_rtts: tuple[float, ...] = (20, 100)
-    wan_losses: tuple[float, ...] = (0, 1, 2, 5)
+    wan_losses: tuple[float, ...] = (0, 1, 2, 5, 10)
     rate_mbit: float = 100.0
     share_peers: tuple[str, ...] = ("rudp:fair", "tcp:cubic")
     share_rtts: tuple[float, ...] = (20, 100)
@@ -320,6 +320,34 @@ SCENARIOS: dict[str, Callable[[Plan], dict[str, Any]]] = {
 }
 
 
+def merge_records(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new``'s cases over ``old``'s: per link (by name), the re-run peers replace the old
+    entries, the others stay; a link only in one of them is kept. The hosts and plans of
+    both runs are kept under ``merged_from``."""
+    if not isinstance(old.get("cases"), list) or not isinstance(new.get("cases"), list):
+        return new
+    by_link: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for record in (old, new):
+        for case in record["cases"]:
+            name = str(case.get("link", {}).get("name"))
+            if name not in by_link:
+                by_link[name] = {"link": case.get("link"), "peers": {}}
+                order.append(name)
+            peers_now = case.get("peers")
+            if isinstance(peers_now, dict):
+                by_link[name]["peers"].update(peers_now)
+            else:
+                by_link[name] = case  # a scenario whose cases are not keyed by peer
+    merged = dict(new)
+    merged["cases"] = [by_link[name] for name in order]
+    history = list(old.get("merged_from", [])) or [
+        {"host": old.get("host"), "plan": old.get("plan")}
+    ]
+    merged["merged_from"] = [*history, {"host": new.get("host"), "plan": new.get("plan")}]
+    return merged
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -334,6 +362,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale-runs", type=int, default=None, help="scale runs (3)")
     parser.add_argument("--rounds", type=int, default=None, help="latency rounds (2000)")
     parser.add_argument("--max-seconds", type=float, default=None, help="bulk time cap (15)")
+    parser.add_argument(
+        "--peers",
+        default=None,
+        help="comma-separated peers for every scenario (default: each scenario's own list)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="update the existing result files: replace the re-run peers' cases, keep the rest",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
@@ -346,6 +384,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_seconds": args.max_seconds,
     }
     plan = Plan(**{**plan.__dict__, **{k: v for k, v in changes.items() if v is not None}})
+    if args.peers:
+        chosen = tuple(p.strip() for p in args.peers.split(",") if p.strip())
+        for name in chosen:
+            peers.parse_peer(name)  # raises on an unknown peer
+        plan = Plan(
+            **{
+                **plan.__dict__,
+                **{
+                    f"{kind}_peers": tuple(p for p in chosen if p in getattr(plan, f"{kind}_peers"))
+                    or chosen
+                    for kind in ("loopback", "veth", "wan", "latency")
+                },
+            }
+        )
     names = list(plan.scenarios or SCENARIOS)
     if args.only:
         names = [n.strip() for n in args.only.split(",")]
@@ -376,7 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status = 1
                 _log(f"{name}: FAILED: {exc}")
             record["elapsed_s"] = time.monotonic() - t0
-            (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1, default=str))
+            path = out_dir / f"{name}.json"
+            if args.merge and path.exists() and "cases" in record:
+                record = merge_records(json.loads(path.read_text()), record)
+            path.write_text(json.dumps(record, indent=1, default=str))
             _log(f"=== {name}: {record['elapsed_s']:.0f} s")
     except KeyboardInterrupt:
         _log("interrupted; namespaces and processes removed")

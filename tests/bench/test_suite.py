@@ -1,0 +1,30 @@
+"""bench.suite's merge of a partial re-run into an earlier result file."""
+
+from __future__ import annotations
+
+from bench.suite import merge_records
+
+
+def test_merge_replaces_rerun_peers_and_keeps_the_rest() -> None:
+    old = {
+        "host": {"date_utc": "then"},
+        "plan": {"runs": 3},
+        "cases": [
+            {"link": {"name": "a"}, "peers": {"kcp:fast": {"v": 1}, "rudp:fair": {"v": 1}}},
+            {"link": {"name": "b"}, "peers": {"kcp:fast": {"v": 1}}},
+        ],
+    }
+    new = {
+        "host": {"date_utc": "now"},
+        "plan": {"runs": 3},
+        "cases": [
+            {"link": {"name": "a"}, "peers": {"rudp:fair": {"v": 2}}},
+            {"link": {"name": "c"}, "peers": {"rudp:fair": {"v": 2}}},
+        ],
+    }
+    merged = merge_records(old, new)
+    assert [c["link"]["name"] for c in merged["cases"]] == ["a", "b", "c"]
+    assert merged["cases"][0]["peers"] == {"kcp:fast": {"v": 1}, "rudp:fair": {"v": 2}}
+    assert merged["cases"][1]["peers"] == {"kcp:fast": {"v": 1}}
+    assert [h["host"]["date_utc"] for h in merged["merged_from"]] == ["then", "now"]
+    assert merge_records({"skipped": "no root"}, new) == new
