@@ -249,6 +249,7 @@ def test_background_profile_is_ledbat() -> None:
 def test_latency_profile_values() -> None:
     latency = Config.profile("latency")
     assert latency == Config(
+        congestion_control="cubic",
         ack_delay=0.0,  # RFC 9000 §13.2: 25 ms
         dupack_threshold=2,  # RFC 5681 §3.2: 3
         min_rto=0.03,  # RFC 6298 §2.4: 1 s
@@ -258,7 +259,7 @@ def test_latency_profile_values() -> None:
         nagle=False,
     )
     assert latency.min_rto + latency.rto_variance_floor >= Config().ack_delay  # one delayed ACK
-    assert latency.congestion_control == Config().congestion_control
+    assert latency.congestion_control == Config.profile("fair").congestion_control
     assert Config.profile("latency", max_rto=60.0).max_rto == 60.0
 
 

@@ -89,10 +89,12 @@ class RttEstimator:
         """Fold in one RTT measurement (seconds); negative or non-finite samples are ignored.
 
         ``per_rtt`` is how many samples a round trip brings (RFC 7323 Appendix G's
-        ExpectedSamples): the gains become alpha / per_rtt and beta / per_rtt, so SRTT and
-        RTTVAR move per round trip as RFC 6298 intends for one sample per RTT. With a sample
-        on every ACK and the plain gains, RTTVAR decays to nothing within a round trip while
-        a queue builds, and the RTO fires before the ACKs that are merely late.
+        ExpectedSamples). RTTVAR decays with beta / per_rtt, so it shrinks per round trip as
+        RFC 6298 intends for one sample per RTT, but a deviation larger than RTTVAR enters
+        with the full beta, and SRTT takes every sample with the full alpha (in the manner of
+        Linux's mdev_max): with the plain gains on every ACK RTTVAR decayed to nothing within a
+        round trip while a queue built, and with App. G's gains on both SRTT lagged a rising
+        RTT, so either way the RTO fired before ACKs that were merely late.
         """
         if not 0.0 <= rtt < _INF:
             return
@@ -109,10 +111,10 @@ class RttEstimator:
             diff = srtt - rtt
             if diff < 0.0:
                 diff = -diff
-            alpha = _ALPHA / per_rtt
-            beta = _BETA / per_rtt
+            # RTTVAR rises at once but decays only per round trip; SRTT moves per sample.
+            beta = _BETA if diff > self.rttvar else _BETA / per_rtt
             rttvar = (1.0 - beta) * self.rttvar + beta * diff
-            srtt = (1.0 - alpha) * srtt + alpha * rtt
+            srtt = (1.0 - _ALPHA) * srtt + _ALPHA * rtt
         self.srtt = srtt
         self.rttvar = rttvar
         # RFC 6298 §2.2-2.3: RTO = SRTT + max(G, K*RTTVAR), G raised to rto_variance_floor.

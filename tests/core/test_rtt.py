@@ -156,17 +156,20 @@ def test_handshake_fallback_ignored_after_a_sample() -> None:
     assert est.rto == rto
 
 
-def test_several_samples_per_round_trip_move_the_estimate_as_one_would() -> None:
-    """RFC 7323 Appendix G: with N samples per RTT the gains are alpha / N and beta / N."""
-    one = RttEstimator(Config())
-    many = RttEstimator(Config())
-    for est in (one, many):
-        est.on_sample(0.1)
-    one.on_sample(0.2)
-    for _ in range(4):
-        many.on_sample(0.2, per_rtt=4)
-    assert one.srtt == pytest.approx(0.1125)  # 7/8 x 0.1 + 1/8 x 0.2
-    assert many.srtt == pytest.approx(0.2 - 0.1 * (1 - 1 / 32) ** 4)
-    assert many.srtt == pytest.approx(one.srtt, abs=0.001)
-    assert one.rttvar == pytest.approx(0.0625)  # 3/4 x 0.05 + 1/4 x 0.1
-    assert many.rttvar == pytest.approx(one.rttvar, abs=0.003)
+def test_rttvar_rises_at_once_and_decays_per_round_trip() -> None:
+    """RFC 7323 Appendix G for the decay only: with N samples per RTT a smaller deviation
+    enters with beta / N, a larger one with the full beta; SRTT takes every sample."""
+    est = RttEstimator(Config())
+    est.on_sample(0.1)
+    assert est.rttvar == pytest.approx(0.05)
+    est.on_sample(0.3, per_rtt=10)  # |0.1 - 0.3| = 0.2 > RTTVAR: full beta
+    assert est.rttvar == pytest.approx(0.75 * 0.05 + 0.25 * 0.2)
+    assert est.srtt == pytest.approx(0.875 * 0.1 + 0.125 * 0.3)
+    before = est.rttvar
+    srtt = est.srtt
+    assert srtt is not None
+    est.on_sample(srtt, per_rtt=10)  # no deviation: decays by beta / 10 only
+    assert est.rttvar == pytest.approx(before * (1 - 0.025))
+    for _ in range(9):
+        est.on_sample(srtt, per_rtt=10)
+    assert est.rttvar == pytest.approx(before * (1 - 0.025) ** 10)  # ~ one RFC 6298 step
