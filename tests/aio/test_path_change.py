@@ -113,9 +113,12 @@ async def test_nat_rebinding_mid_transfer_moves_the_connection_after_validation(
         writer.close()
         await asyncio.wait_for(writer.wait_closed(), 10.0)
     finally:
-        nat.close()
         server.close()
-        await asyncio.wait_for(server.wait_closed(), 10.0)
+        try:
+            # The client's last ACK (of the server's FIN) still has to cross the relay.
+            await asyncio.wait_for(server.wait_closed(), 10.0)
+        finally:
+            nat.close()
     assert echoed == data
     # The same server connection, now at the new port.
     assert transport.get_extra_info("peername") == (HOST, nat.port) != (HOST, first_port)
