@@ -142,6 +142,11 @@ class TransmitLayer(TimerLayer):
                     if pacer is not None and not pacer.can_send(now):
                         self._pacing_deadline = pacer.wake_time
                         break
+                    if seq == sb.snd_una:
+                        # The oldest outstanding byte left again: the timer measures from it
+                        # (as Linux re-arms the RTO on retransmitting the head), so a hole
+                        # RACK is still repairing round by round does not also time out.
+                        self._rto_deadline = now + self.rtt.rto
                     sb.on_retransmitted(seq, end, now)
                     cc.on_bytes_lost(end - seq, now=now)
                     if undo:
