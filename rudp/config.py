@@ -66,6 +66,9 @@ class Config:
     then sits one RTT after the oldest transmission, and it fired on every hole that took a
     round trip to repair (a lost retransmission, which RACK finds after one RTT): at 200 ms
     and 5 % loss the model-based profile resent 4.8 segments per segment lost."""
+    rto_backoff: float = 2.0
+    """Factor the RTO grows by on each expiry (RFC 6298 §5.5: doubles). The ``latency``
+    profile uses 1.5, KCP's nodelay backoff."""
     max_retransmits: int = 15
     """Consecutive timeouts of one segment before the connection fails
     (Linux tcp_retries2 = 15)."""
@@ -198,6 +201,9 @@ class Config:
             raise ValueError("max_sack_blocks must be in [1, 4]")
         if not 0 < self.min_rto <= self.initial_rto <= self.max_rto:
             raise ValueError("need 0 < min_rto <= initial_rto <= max_rto")
+        if not 1.0 < self.rto_backoff <= 4.0:
+            # Above 1 the timer still backs off exponentially, so a dead path is not hammered.
+            raise ValueError(f"rto_backoff must be in (1, 4], got {self.rto_backoff}")
         if self.max_retransmits < 1 or self.handshake_retries < 0:
             raise ValueError("max_retransmits must be >= 1 and handshake_retries >= 0")
         if self.dupack_threshold < 1:
@@ -286,16 +292,19 @@ class Config:
             tests) and resent 1.8 bytes per byte lost, 1.2 with a 20 ms margin, which raised
             the request/response p99 from 53 to 63 ms. Bulk belongs on ``fair`` or
             ``throughput``.
+          - ``rto_backoff = 1.5``: each expiry multiplies the RTO by 1.5, not 2 (RFC 6298
+            §5.5; KCP nodelay's 1.5x), so a second loss of the same segment costs 45 ms more
+            from a 30 ms RTO, not 60 ms. Still exponential: a dead path is not hammered.
           - ``max_rto = 10.0``: after an outage the sender probes at least every 10 s, so an
             interactive session resumes within 10 s of the path coming back (RFC 6298 §2.5:
             a maximum, if any, of at least 60 s). From an RTO at its minimum, the 16th
-            expiry (``max_retransmits`` 15) then fails the connection after ~93 s, not ~522 s.
+            expiry (``max_retransmits`` 15) then fails the connection after ~36 s (~522 s
+            with the defaults).
           - ``nagle = False`` (already the default): small writes leave at once.
 
           The controller is CUBIC, as in ``fair`` (with NewReno a bulk transfer on this
           profile reached 3-7 MB/s of a 12 MB/s, 20 ms path: after each queue overflow NewReno
-          regrows one segment per RTT). Backing off more gently than doubling
-          (KCP's 1.5x) is not a ``Config`` setting; the RTO doubles (RFC 6298 §5.5).
+          regrows one segment per RTT).
         """
         presets = _PROFILES.get(name)
         if presets is None:
@@ -337,6 +346,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "rto_variance_floor": 0.01,
         "initial_rto": 0.3,
         "max_rto": 10.0,
+        "rto_backoff": 1.5,
         "nagle": False,
     },
 }

@@ -256,6 +256,7 @@ def test_latency_profile_values() -> None:
         rto_variance_floor=0.01,  # Linux TCP_RTO_MIN 200 ms; KCP's interval
         initial_rto=0.3,  # RFC 6298 §2.1: 1 s
         max_rto=10.0,  # RFC 6298 §2.5: at least 60 s
+        rto_backoff=1.5,  # RFC 6298 §5.5: 2
         nagle=False,
     )
     assert latency.min_rto + latency.rto_variance_floor >= Config().ack_delay  # one delayed ACK

@@ -31,6 +31,7 @@ class RttEstimator:
     __slots__ = (
         "_granularity",
         "_max_rto",
+        "_backoff",
         "_min_rto",
         "backoff_count",
         "base_rto",
@@ -59,6 +60,7 @@ class RttEstimator:
     def __init__(self, config: Config) -> None:
         self._min_rto = config.min_rto
         self._max_rto = config.max_rto
+        self._backoff = config.rto_backoff
         # The variance term never falls below G nor below rto_variance_floor (Linux: the
         # RTO is SRTT + max(4 RTTVAR, TCP_RTO_MIN)).
         self._granularity = max(config.clock_granularity, config.rto_variance_floor)
@@ -127,9 +129,10 @@ class RttEstimator:
         self.backoff_count = 0
 
     def on_timeout(self) -> None:
-        """Back the timer off after it expired: RTO doubles up to max_rto (RFC 6298 §5.5)."""
+        """Back the timer off after it expired: RTO doubles (RFC 6298 §5.5; Config.rto_backoff)
+        up to max_rto."""
         self.backoff_count += 1
-        rto = self.rto * 2.0
+        rto = self.rto * self._backoff
         self.rto = self._max_rto if rto > self._max_rto else rto
 
     def reset_backoff(self) -> None:

@@ -98,6 +98,21 @@ def test_backoff_doubles_and_caps_at_max_rto() -> None:
     assert est.base_rto == 1.0
 
 
+def test_gentle_backoff_multiplies_by_its_factor() -> None:
+    est = make(initial_rto=0.3, min_rto=0.03, max_rto=1.0, rto_backoff=1.5)
+    seen = []
+    for _ in range(4):
+        est.on_timeout()
+        seen.append(est.rto)
+    assert seen == pytest.approx([0.45, 0.675, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.5, 4.5])
+def test_backoff_factor_outside_its_range_is_refused(factor: float) -> None:
+    with pytest.raises(ValueError, match="rto_backoff"):
+        Config(rto_backoff=factor)
+
+
 def test_sample_after_backoff_resets_it() -> None:
     est = make()
     est.on_sample(1.0)
