@@ -4,7 +4,9 @@ Every input follows the same three steps (STYLE.md part b, rule 3): feed the eng
 events into the transports, send what it wants sent and re-arm the single timer. Writes from
 the application only mark the endpoint dirty: one ``call_soon`` flush per loop iteration sends
 everything they queued as one batch. Timer callbacks pass ``now = max(deadline, loop.time())``
-so a callback that fires a little early never looks earlier than its deadline.
+so a callback that fires a little early never looks earlier than its deadline, and every
+``now`` handed to the engine comes from ``EndpointProtocol.now``, which never goes back (after
+acting at a deadline ahead of uvloop's millisecond clock, the next ``loop.time()`` is earlier).
 """
 
 from __future__ import annotations
@@ -65,6 +67,15 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         self._flush_scheduled = False
         self._io_closed = False
         self.close_when_idle = False  # a client endpoint closes its socket with its connection
+        self._now = float("-inf")  # the latest time handed to the engine
+
+    def now(self) -> float:
+        """The loop's time, but never earlier than a time already handed to the engine."""
+        now = self.loop.time()
+        if now < self._now:
+            return self._now
+        self._now = now
+        return now
 
     # --- datagram protocol (plain path) ----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -77,13 +88,13 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         self.io = io
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
-        self.endpoint.receive_datagram(data, addr, now=self.loop.time())
+        self.endpoint.receive_datagram(data, addr, now=self.now())
         self.schedule_flush()
 
     def datagrams_received(self, datagrams: list[tuple[bytes, Addr]]) -> None:
         """A batch from one wake-up of the batched I/O: feed all, then flush once."""
         receive = self.endpoint.receive_datagram
-        now = self.loop.time()
+        now = self.now()
         for data, addr in datagrams:
             receive(data, addr, now=now)
         self.flush()
@@ -92,7 +103,7 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         """ICMP errors. A client endpoint's socket is connected to its server, so a port
         unreachable fails a handshake in progress (``ConnectionRefusedError``)."""
         if isinstance(exc, ConnectionRefusedError):
-            now = self.loop.time()
+            now = self.now()
             for conn in list(self._connect_waiters):
                 conn.peer_unreachable(now=now)
             self.flush()
@@ -117,7 +128,7 @@ class EndpointProtocol(asyncio.DatagramProtocol):
     def flush(self, now: float | None = None) -> None:
         """Drain events into transports, send datagrams, re-arm the timer."""
         if now is None:
-            now = self.loop.time()
+            now = self.now()
         endpoint = self.endpoint
         while True:
             item = endpoint.next_event()
@@ -158,9 +169,9 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         deadline = self._timer_deadline
         self._timer = None
         self._timer_deadline = None
-        now = self.loop.time()
+        now = self.now()
         if deadline is not None and deadline > now:
-            now = deadline  # fired a little early: act as at the deadline
+            now = self._now = deadline  # fired a little early: act as at the deadline
         self.endpoint.handle_timer(now=now)
         self.flush(now)
 
@@ -213,7 +224,7 @@ class EndpointProtocol(asyncio.DatagramProtocol):
     # --- connections ----------------------------------------------------------------------------
     def connect(self, addr: Addr) -> tuple[Connection, asyncio.Future[None]]:
         """Start a handshake to ``addr``; the future completes when it is connected."""
-        conn = self.endpoint.connect(addr, now=self.loop.time())
+        conn = self.endpoint.connect(addr, now=self.now())
         waiter: asyncio.Future[None] = self.loop.create_future()
         self._connect_waiters[conn] = waiter
         self.flush()
@@ -223,7 +234,7 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         """Give up a handshake (timeout or cancellation)."""
         self._connect_waiters.pop(conn, None)
         self._unattached.pop(conn, None)
-        conn.close(now=self.loop.time())
+        conn.close(now=self.now())
         self.flush()
 
     def attach(self, conn: Connection, protocol: asyncio.BaseProtocol) -> RudpTransport:
@@ -281,7 +292,7 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         """Close the socket now (connections still open are reset first)."""
         if self._io_closed:
             return
-        now = self.loop.time()
+        now = self.now()
         for conn in list(self.endpoint.connections.values()):
             if not conn.is_terminated:
                 conn.abort(now=now)

@@ -61,7 +61,7 @@ class Server(asyncio.AbstractServer):
                     protocol = self._protocol_factory()
                 except Exception:
                     logger.exception("protocol factory failed; aborting the connection")
-                    conn.abort(now=self._loop.time())
+                    conn.abort(now=endpoint.now())
                     endpoint.schedule_flush()
                     continue
                 endpoint.attach(conn, protocol)

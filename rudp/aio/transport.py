@@ -103,7 +103,7 @@ class RudpTransport(asyncio.Transport):
             return
         self._closing = True
         self._held.clear()
-        self._conn.close(now=self._loop.time())
+        self._conn.close(now=self._endpoint.now())
         self._endpoint.transport_closing(self)
         self._endpoint.schedule_flush()
 
@@ -181,7 +181,7 @@ class RudpTransport(asyncio.Transport):
         self._aborted = True
         self._abort_exc = exc
         self._held.clear()
-        self._conn.abort(now=self._loop.time(), reason=reason)
+        self._conn.abort(now=self._endpoint.now(), reason=reason)
         self._endpoint.schedule_flush()
         self._loop.call_soon(self._connection_lost, exc)
 

@@ -124,6 +124,7 @@ class ConnectionBase:
         self._rto_count = 0
         self._ts_recent = 0
         self._ts_recent_time = 0.0
+        self._last_tsval = 0  # the newest TSval sent: TSvals never go backwards
         self._last_ack_sent = 0
         self._last_recv = 0.0
         self._last_data_sent = 0.0
@@ -330,6 +331,21 @@ class ConnectionBase:
         if cc is not None and cc.cwnd < outstanding:
             return cc.cwnd
         return outstanding
+
+    def _tsval(self, now: float) -> int:
+        """The TSval for a segment sent at ``now``, never older than the last one sent.
+
+        RFC 7323 §5.3 PAWS drops a segment whose TSval is older than the newest in-order one,
+        so a clock that steps back (an event loop that acts at a timer's deadline and then at
+        its own coarser time: uvloop's clock ticks in milliseconds) would make the receiver
+        drop new data as old duplicates; each such drop looked like a loss and cut the window.
+        """
+        tsval = timestamp(now)
+        last = self._last_tsval
+        if last and ((tsval - last) & MASK32) >= 0x80000000:
+            return last
+        self._last_tsval = tsval
+        return tsval
 
 
 def timestamp(now: float) -> int:

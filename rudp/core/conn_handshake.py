@@ -41,7 +41,7 @@ class HandshakeLayer(PathLayer):
             max_payload=cfg.max_payload,
             window_scale=cfg.window_scale,
             window=cfg.recv_buffer_size,
-            tsval=timestamp(now),
+            tsval=self._tsval(now),
             pad_to=HEADER_SIZE + cfg.max_payload,  # RFC 9000 §8.1: room for the 3x reply budget
         )
         self._control.append(init.encode())
@@ -82,7 +82,7 @@ class HandshakeLayer(PathLayer):
         echo = CookieEcho(
             server_cid=cookie.server_cid,
             client_cid=self.local_cid,
-            tsval=timestamp(now),
+            tsval=self._tsval(now),
             # A repeated echo echoes no timestamp: the server's first RTT sample would include
             # our retransmission timeout (Karn's rule, RFC 6298 §3).
             tsecr=0 if self._hs_retries else self._ts_recent,

@@ -16,7 +16,7 @@ from ..wire.packet import (
     pack_segment,
 )
 from ..wire.seqnum import MASK32
-from .conn_base import Addr, timestamp
+from .conn_base import Addr
 from .conn_timers import TimerLayer
 from .recvbuf import RecvBuffer
 from .sendbuf import FAST_RECOVERY
@@ -98,7 +98,7 @@ class TransmitLayer(TimerLayer):
         addr = self.peer_addr
         stats = self.stats
         cwnd = cc.cwnd - self._dg.recent_bytes  # datagrams sent in the last RTT share it
-        tsval = timestamp(now)
+        tsval = self._tsval(now)
         ack32 = rb.rcv_nxt & MASK32
         window = rb.window_field()
         sacks: list[tuple[int, int]] | None = None  # taken when the first datagram goes
@@ -257,7 +257,7 @@ class TransmitLayer(TimerLayer):
         smss = self._smss
         usable = sb.snd_una + self.peer_window - sb.snd_nxt
         data_unsent = sb.end_seq - sb.snd_nxt
-        tsval = timestamp(now)
+        tsval = self._tsval(now)
         if data_unsent > 0 and usable > 0:
             seq, end, fin = sb.take_new(min(smss, data_unsent, usable))
             self._xmit.record(sb.snd_nxt, now)
@@ -348,7 +348,7 @@ class TransmitLayer(TimerLayer):
             self.peer_cid,
             self._sb.snd_nxt & MASK32,
             rb.rcv_nxt & MASK32,
-            timestamp(now),
+            self._tsval(now),
             self._ts_recent,
             sacks,
         )

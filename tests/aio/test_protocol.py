@@ -331,6 +331,10 @@ async def test_a_timer_fired_early_acts_as_at_its_deadline(config: Config) -> No
                 # Re-armed from the deadline, with the backed-off handshake RTO.
                 assert endpoint._timer is not None and endpoint._timer is not handle
                 assert endpoint._timer_deadline == deadline + 2 * config.initial_rto
+                # What the engine is told next is not earlier than the deadline it acted at
+                # (the loop's clock still is): its timestamps never go back.
+                assert endpoint.loop.time() < deadline
+                assert endpoint.now() == deadline
                 assert not waiter.done()
             finally:
                 endpoint.close()

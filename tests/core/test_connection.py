@@ -588,3 +588,28 @@ def test_one_flush_after_a_lossy_batch_reports_every_hole() -> None:
     assert len(blocks) == 8  # of ten islands of one segment each, the eight newest
     assert len(acks) == 1 + 1  # 4 blocks in the first ACK, 4 more in one extra ACK
     assert srv.stats.acks_sent - acks_before == 2
+
+
+def test_tsvals_never_go_backwards_so_a_clock_that_steps_back_loses_no_data() -> None:
+    """An event loop may act at a timer's deadline, a little ahead of its own clock, and then
+    at that clock: the second segment must not carry an older TSval, or PAWS (RFC 7323 §5.3)
+    at the receiver drops it as an old duplicate."""
+    sim, client, server = make_pair(client_config=UNPACED, impairment=Impairment(delay=DELAY))
+    conn = connect(sim, client, server)
+    srv = server.accepted[0]
+    t = sim.clock.now
+    conn.send(b"a" * 1000)
+    first = client.endpoint.datagrams_to_send(now=t + 0.0009)  # at a deadline, early
+    conn.send(b"b" * 1000)
+    second = client.endpoint.datagrams_to_send(now=t + 0.0002)  # then at the loop's time
+    assert len(first) == len(second) == 1
+    tsvals = [parse_segment(data)[6] for data, _ in (*first, *second)]
+    assert tsvals[1] == tsvals[0] == int((t + 0.0009) * 1e6) & MASK32
+    for data, _ in (*first, *second):
+        server.endpoint.receive_datagram(data, CLIENT_ADDR, now=t + 0.011)
+    assert srv.stats.dropped["paws"] == 0
+    server.drain()
+    assert bytes(server.log(srv).received) == b"a" * 1000 + b"b" * 1000
+    conn.send(b"c" * 10)
+    (third,) = client.endpoint.datagrams_to_send(now=t + 0.0015)  # the clock moved on
+    assert parse_segment(third[0])[6] == int((t + 0.0015) * 1e6) & MASK32
