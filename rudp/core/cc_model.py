@@ -18,8 +18,9 @@ What differs from BBR, because the sender keeps byte ranges rather than per-pack
   A round whose lost share exceeds ``LOSS_THRESH`` while even its smallest RTT sample is
   above ``QUEUE_RTT_FACTOR x min RTT`` (a standing queue; the smallest, because delayed ACKs
   inflate single samples) sets ``inflight_hi`` to ``BETA x`` the largest flight seen in
-  the round (and ends STARTUP). ``inflight_hi`` then grows back by 1, 2, 4, ... segments per
-  round and is dropped once it no longer binds.
+  the round (and ends STARTUP). The round after a cut, and DRAIN, do not cut again: their
+  losses were sent before the cut. ``inflight_hi`` then grows back by 1, 2, 4, ... segments
+  per round and is dropped once it no longer binds.
 * Retransmission timeout: cwnd falls to one segment until the next ACK that delivers data,
   which restores the previous window. The bandwidth and RTT model is kept, so a spurious
   timeout does not restart STARTUP.
@@ -79,6 +80,7 @@ class ModelBased(Undoable):
         "_full_bw",
         "_full_bw_count",
         "_hi_rounds",
+        "_cut_round",
         "_prior_cwnd",
         "_round_delivered",
         "_round_lost",
@@ -147,6 +149,7 @@ class ModelBased(Undoable):
         self._cycle_index = 0
         self.inflight_hi = None
         self._hi_rounds = 0
+        self._cut_round = -2  # the round whose losses last set inflight_hi
         self._prior_cwnd = 0
         self._rto_pending = False
 
@@ -289,7 +292,13 @@ class ModelBased(Undoable):
         lost = self._round_lost
         min_rtt = self.min_rtt
         if (
-            lost >= MIN_LOSS_SEGMENTS * self.smss
+            # The losses a round finds were sent a round earlier: in the round after a cut
+            # (or in DRAIN, after STARTUP's cut) they are of data sent before the cut, the
+            # same overshoot, which must not cut again (it took 2.4 MB to 0.8 MB, below the
+            # BDP, at 100 ms; BBRv2 likewise cuts once per probe).
+            self.round_count > self._cut_round + 1
+            and self.state != DRAIN
+            and lost >= MIN_LOSS_SEGMENTS * self.smss
             and lost > LOSS_THRESH * (delivered + lost)
             and min_rtt is not None
             and QUEUE_RTT_FACTOR * min_rtt < self._round_min_rtt < _INF  # a sample, and high
@@ -297,6 +306,7 @@ class ModelBased(Undoable):
             floor = MIN_CWND_SEGMENTS * self.smss
             self.inflight_hi = max(int(BETA * self._round_max_flight), floor)
             self._hi_rounds = 0
+            self._cut_round = self.round_count
             if not self.filled_pipe:
                 self._enter_drain()  # congestive loss in STARTUP: the pipe is full
             return
