@@ -202,21 +202,29 @@ def run_pair(
         for i, job in enumerate(client_jobs):
             job = {**job, "host": session.server.addr, "port": port, "timeout": timeout}
             children.append(Child(f"client{i}", _child_argv(session.client, job), events))
-        results: dict[str, dict[str, Any]] = {}
-        deadline = time.monotonic() + timeout + STARTUP_TIMEOUT
-        while len(results) < len(children):
-            role, message = _next_event(events, deadline, "the run to finish")
-            if role in results:
-                continue
-            _check(role, message)
-            if message.get("event") == "result":
-                results[role] = message
-        for child in children:
-            child.wait_exit(EXIT_TIMEOUT)
+        results = _collect_results(children, events, timeout, "the run to finish")
     finally:
         for child in children:
             child.kill()
     return results["server"], [results[f"client{i}"] for i in range(len(client_jobs))]
+
+
+def _collect_results(
+    children: list[Child], events: queue.Queue[tuple[str, Any]], timeout: float, what: str
+) -> dict[str, dict[str, Any]]:
+    """Each child's ``result`` message by role, once all are in; then wait for them to exit."""
+    results: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout + STARTUP_TIMEOUT
+    while len(results) < len(children):
+        role, message = _next_event(events, deadline, what)
+        if role in results:
+            continue
+        _check(role, message)
+        if message.get("event") == "result":
+            results[role] = message
+    for child in children:
+        child.wait_exit(EXIT_TIMEOUT)
+    return results
 
 
 def run_servers(
@@ -241,17 +249,7 @@ def run_servers(
         for i, (_, client_job) in enumerate(pairs):
             job = {**client_job, "host": session.server.addr, "port": ports[i], "timeout": timeout}
             children.append(Child(f"client{i}", _child_argv(session.client, job), events))
-        results: dict[str, dict[str, Any]] = {}
-        deadline = time.monotonic() + timeout + STARTUP_TIMEOUT
-        while len(results) < len(children):
-            role, message = _next_event(events, deadline, "the flows to finish")
-            if role in results:
-                continue
-            _check(role, message)
-            if message.get("event") == "result":
-                results[role] = message
-        for child in children:
-            child.wait_exit(EXIT_TIMEOUT)
+        results = _collect_results(children, events, timeout, "the flows to finish")
     finally:
         for child in children:
             child.kill()
