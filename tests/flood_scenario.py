@@ -19,6 +19,7 @@ from rudp import Config, start_server
 __all__ = ["FloodResult", "run_flood"]
 
 ROOT = Path(__file__).resolve().parent.parent
+CLOSE_GRACE = 5.0  # seconds the server's connections get to close once the clients are done
 
 
 @dataclass
@@ -35,6 +36,10 @@ class FloodResult:
     final_stats: dict[str, Any]  # ... and once the real clients are done
     prefix_limit: int
     samples: list[dict[str, Any]] = field(default_factory=list)
+    # States of the server connections still open CLOSE_GRACE seconds after the clients were
+    # done (then aborted): a client process that exits takes its TIME_WAIT with it, so a
+    # server connection whose last ACK the flood made the kernel drop waits in LAST_ACK.
+    lingering: list[str] = field(default_factory=list)
 
     @property
     def amplification(self) -> float:
@@ -60,6 +65,7 @@ class FloodResult:
             "amplification": round(self.amplification, 3),
             "max_connections": max((s["connections"] for s in self.samples), default=0),
         }
+        out["lingering"] = self.lingering
         if self.clients is not None:
             out["handshakes"] = f"{self.clients['connected']}/{self.clients['attempted']}"
             out["intact"] = self.clients["intact"]
@@ -113,6 +119,7 @@ async def run_flood(
     processes: list[asyncio.subprocess.Process] = []
     samples: list[dict[str, Any]] = []
     real: dict[str, Any] | None = None
+    lingering: list[str] = []
     try:
         cpu0, wall0 = time.process_time(), time.monotonic()
         args = ("flood", "127.0.0.1", str(port), "--duration", str(seconds), "--exclude")
@@ -153,7 +160,12 @@ async def run_flood(
                 process.kill()
                 await process.wait()
         server.close()
-        await asyncio.wait_for(server.wait_closed(), 30.0)
+        try:
+            await asyncio.wait_for(server.wait_closed(), CLOSE_GRACE)
+        except TimeoutError:
+            lingering = sorted(conn.state.name for conn in endpoint.connections.values())
+            server.abort_clients()
+            await asyncio.wait_for(server.wait_closed(), CLOSE_GRACE)
     return FloodResult(
         flood=flood,
         clients=real,
@@ -165,4 +177,5 @@ async def run_flood(
         final_stats=final_stats,
         prefix_limit=config.stateless_reply_prefixes,
         samples=samples,
+        lingering=lingering,
     )

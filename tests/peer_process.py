@@ -156,6 +156,7 @@ async def echo_clients(
                 record["intact"] = echoed == data
                 record["transfer_s"] = time.monotonic() - started
                 writer.close()
+                await asyncio.wait_for(writer.wait_closed(), 10.0)
             except Exception as exc:
                 record["error"] = type(exc).__name__
             results.append(record)

@@ -44,5 +44,8 @@ async def test_init_flood_from_spread_sources_leaves_no_state_and_real_clients_g
     assert last["inits"] - full["inits"] >= 20_000, (full, last)
     assert last["blocks"] - full["blocks"] < 2_000, (full, last)
     assert last["rss"] - full["rss"] < 8 * 1024 * 1024, (full, last)
+    # A server connection outlives the clients only waiting for the ACK of its FIN (the
+    # flood's kernel drops took it and the client process is gone), never with data unsent.
+    assert set(result.lingering) <= {"LAST_ACK"}, result.lingering
     # Before validation the flood drew at most 3x its bytes (80-byte COOKIEs, 28-byte INITs).
     assert result.amplification <= 3.0

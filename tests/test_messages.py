@@ -175,6 +175,7 @@ async def test_malformed_length_prefix_ends_the_connection_after_earlier_message
         with pytest.raises(ConnectionClosed, match="not minimal") as info:
             await server.recv_bytes()
         assert not info.value.clean
+        assert isinstance(info.value.__cause__, RemoteProtocolError)
         with pytest.raises(ConnectionResetError, match="malformed_frame"):
             await reader.read()
         writer.close()
@@ -190,6 +191,7 @@ async def test_stream_that_ends_inside_a_frame_is_an_unclean_close() -> None:
         with pytest.raises(ConnectionClosed, match="2 of the 5 bytes") as info:
             await server.recv_bytes()
         assert not info.value.clean
+        assert isinstance(info.value.__cause__, RemoteProtocolError)
         with pytest.raises(ConnectionClosed):  # and it stays closed
             await server.recv_bytes()
         writer.close()
@@ -324,7 +326,7 @@ async def test_backpressure_bounds_memory_on_both_sides() -> None:
 
 
 async def test_datagrams_under_loss_arrive_at_most_once_and_intact() -> None:
-    impairment = rudp.Impairment(loss=0.2, seed=7)
+    impairment = rudp.Impairment(loss=0.2, duplicate=0.05, reorder=0.02, seed=7)
     async with asyncio.timeout(TIMEOUT * 2), served() as (accepted, port):
         client, server = await pair(accepted, port, impairment=impairment)
         sent = 0
@@ -526,6 +528,9 @@ async def test_wait_acked_on_a_connection_that_fails_raises_connection_closed() 
         (b"\xdd\xff\xff\xff\xff", "max_array_len"),  # array32 of 2**32 - 1 items
         (b"\xdf\xff\xff\xff\xff", "max_map_len"),  # map32 of 2**32 - 1 pairs
         (b"\x91\xdd\x7f\xff\xff\xff", "max_array_len"),  # nested, past the frame's size
+        (b"\xdb\x7f\xff\xff\xff", "max_str_len"),  # str32 of 2**31 - 1 bytes
+        (b"\xc6\x7f\xff\xff\xff", "max_bin_len"),  # bin32 of 2**31 - 1 bytes
+        (b"\xc9\x7f\xff\xff\xff\x01", "max_ext_len"),  # ext32 of 2**31 - 1 bytes
     ],
 )
 async def test_msgpack_lengths_past_the_message_are_refused_before_allocating(
