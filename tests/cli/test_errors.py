@@ -238,6 +238,22 @@ async def test_receiver_detects_a_checksum_mismatch(receiver: Receiver) -> None:
     assert list(receiver.out.iterdir()) == []
 
 
+async def test_recv_once_exits_with_the_checksum_code_after_a_mismatch(tmp_path: Path) -> None:
+    once = await Receiver.start(tmp_path / "out", "--once")
+    conn = await messages.connect("127.0.0.1", once.port)
+    await conn.send(protocol.file_header("x.bin", 5, "0" * 64))
+    assert (await conn.recv())["type"] == "accept"
+    await conn.send_bytes(b"hello")
+    reply = protocol.parse_reply(await conn.recv(), expect=("result",))
+    await conn.close()
+    assert not reply.ok and reply.code == "checksum"
+    result = await finish(once.proc)  # exits by itself, with the checksum's code
+    assert result.code == exits.EXIT_CHECKSUM, result
+    assert "failed x.bin" in result.stdout and "sender announced 000" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert list(once.out.iterdir()) == []
+
+
 async def test_sender_reports_a_checksum_mismatch(tmp_path: Path) -> None:
     async def lying_receiver(conn: messages.MessageConnection) -> None:
         header = protocol.parse_header(await conn.recv())
