@@ -92,11 +92,28 @@ class EndpointProtocol(asyncio.DatagramProtocol):
         self.schedule_flush()
 
     def datagrams_received(self, datagrams: list[tuple[bytes, Addr]]) -> None:
-        """A batch from one wake-up of the batched I/O: feed all, then flush once."""
-        receive = self.endpoint.receive_datagram
+        """A batch from one wake-up of the batched I/O: feed all, then flush once.
+
+        A server's batch goes in slices of ``Config.backlog`` datagrams with its accept
+        handler run between them: each datagram completes at most one handshake, so a burst
+        of COOKIE-ECHOs read in one wake-up cannot overflow the accept queue by itself (the
+        application accepts between slices, as asyncio accepts up to ``backlog`` connections
+        per wake-up of a listening TCP socket)."""
+        endpoint = self.endpoint
+        receive = endpoint.receive_datagram
         now = self.now()
-        for data, addr in datagrams:
-            receive(data, addr, now=now)
+        step = endpoint.config.backlog
+        if self._on_connected is None or len(datagrams) <= step:
+            for data, addr in datagrams:
+                receive(data, addr, now=now)
+        else:
+            for start in range(0, len(datagrams), step):
+                for data, addr in datagrams[start : start + step]:
+                    receive(data, addr, now=now)
+                if endpoint.accept_queue_length:
+                    self.flush(now)
+                    if self._io_closed:
+                        return
         self.flush()
 
     def error_received(self, exc: Exception) -> None:

@@ -19,6 +19,7 @@ import pytest
 import rudp
 from rudp import Config, RudpTransport
 from rudp.aio.protocol import EndpointProtocol
+from rudp.wire.packet import TYPE_COOKIE_ECHO
 from tests.aio.helpers import HOST, TIMEOUT, Recorder, after_flush
 
 
@@ -134,6 +135,45 @@ async def test_handshakes_complete_before_serving_and_are_accepted_when_it_start
         # Later connections are accepted as they complete.
         await h.connect()
         await h.wait_accepted(4)
+
+
+async def test_a_burst_of_handshakes_in_one_read_is_accepted_past_the_backlog(
+    config: Config,
+) -> None:
+    """Six COOKIE-ECHOs read in one wake-up of a server with backlog 2: the server accepts
+    between slices of the batch, so none is dropped as backlog_full."""
+    burst = 6
+    async with asyncio.timeout(TIMEOUT), harness(config) as h:
+        await h.serve(backlog=2)
+        endpoint = h.endpoint
+        deliver = endpoint.datagrams_received
+        held: list[tuple[bytes, Any]] = []
+
+        def hold_echoes(datagrams: list[tuple[bytes, Any]]) -> None:
+            rest = []
+            for data, addr in datagrams:
+                if data[0] & 0x0F == TYPE_COOKIE_ECHO and 0 <= len(held) < burst:
+                    held.append((data, addr))
+                else:
+                    rest.append((data, addr))
+            if len(held) == burst:
+                batch = held[:]
+                held.append((b"", None))  # released: later echoes pass
+                deliver(batch)
+            if rest:
+                deliver(rest)
+
+        def one(data: bytes, addr: Any) -> None:
+            hold_echoes([(data, addr)])
+
+        endpoint.datagrams_received = hold_echoes  # type: ignore[method-assign]
+        endpoint.datagram_received = one  # type: ignore[method-assign]
+        for _ in range(burst):
+            await h.connect()  # returns at the COOKIE: its echo is held
+        await h.wait_accepted(burst)
+        assert endpoint.endpoint.stats.dropped.get("backlog_full", 0) == 0
+        assert endpoint.endpoint.stats.echoes_accepted == burst
+        assert all(proto.names() == ["made"] for _, proto in h.clients)
 
 
 async def test_data_sent_before_serving_starts_is_delivered_on_accept(config: Config) -> None:
