@@ -50,7 +50,7 @@ bench: $(STAMP_BENCH)
 bench-quick: $(STAMP_BENCH)
 	$(BIN)/python -m bench.suite --quick
 	$(BIN)/python -m bench.report --results bench/results/quick \
-		--doc bench/results/quick/benchmarks.md --img bench/results/quick/img
+		--doc bench/results/quick/benchmarks.md --img bench/results/quick/img --readme ''
 
 # The sans-I/O core's own cost and simulated goodput (no sockets).
 bench-core: $(STAMP)

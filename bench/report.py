@@ -1,9 +1,11 @@
 """Turn ``bench/results/*.json`` into ``docs/benchmarks.md`` (tables) and PNG plots.
 
-``python -m bench.report [--results DIR] [--doc FILE] [--img DIR]``; ``make bench`` runs it after
-``bench.suite``. Plots use matplotlib's Agg backend (no display): goodput against loss per link
-and RTT, request/response latency percentiles, and the cost per connection. A scenario whose
-file is missing or was skipped is listed as not run, with the reason.
+``python -m bench.report [--results DIR] [--doc FILE] [--img DIR] [--readme FILE]``; ``make
+bench`` runs it after ``bench.suite``. It also rewrites the README's headline table (the emulated
+WAN link's goodput), the lines between :data:`README_START` and :data:`README_END`, so the README
+quotes the same results files. Plots use matplotlib's Agg backend (no display): goodput against
+loss per link and RTT, request/response latency percentiles, and the cost per connection. A
+scenario whose file is missing or was skipped is listed as not run, with the reason.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build", "main"]
+__all__ = ["README_END", "README_START", "build", "headline", "main", "update_readme"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
+README = ROOT / "README.md"
+README_START = "<!-- bench.report: emulated WAN goodput -->"
+README_END = "<!-- /bench.report -->"
 ORDER = ("bulk-loopback", "bulk-veth", "bulk-wan", "share", "latency", "scale", "profile")
 
 
@@ -470,6 +475,54 @@ queue dropped in the data direction: congestion the sender caused itself.
 """
 
 
+def headline(results: Path) -> str:
+    """The README's table: median goodput on the emulated WAN link, peers x RTT and loss."""
+    record = _load(results).get("bulk-wan")
+    if not record or not record.get("cases"):
+        return "(no emulated-link results: run `make bench`)\n"
+    cases = sorted(record["cases"], key=lambda c: (c["link"]["rtt_ms"], c["link"]["loss_pct"]))
+    peer_names = _peer_order(cases)
+    rows = []
+    for peer in peer_names:
+        row = [f"`{peer}`"]
+        for case in cases:
+            pc = case["peers"].get(peer)
+            if not pc:
+                row.append("-")
+                continue
+            s = pc["summary"]
+            capped = "*" if s.get("capped_runs") else ""
+            row.append(_m(s.get("goodput_mb_s")) + capped)
+        rows.append(row)
+    date = record.get("host", {}).get("date_utc", "?")
+    earlier = [
+        d
+        for r in record.get("merged_from", [])
+        if (d := r.get("host", {}).get("date_utc", "?")) != date
+    ]
+    merged = (
+        f"; peers not re-run then come from the runs of {', '.join(earlier)} UTC" if earlier else ""
+    )
+    lines = _table(["peer", *[_short(c["link"]) for c in cases]], rows)
+    lines.append(
+        f"\\* at least one run hit the time cap (moved less than 64 MiB). From "
+        f"`bench/results/bulk-wan.json` (run {date} UTC{merged}) by `python -m bench.report`."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    """Put ``table`` between the README's markers; False (file untouched) without them."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    new = text[: start + len(README_START)] + "\n" + table + text[end:]
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return True
+
+
 def build(results: Path, doc: Path, img: Path) -> str:
     records = _load(results)
     img.mkdir(parents=True, exist_ok=True)
@@ -527,9 +580,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument("--doc", default=str(DOC))
     parser.add_argument("--img", default=str(IMG))
+    parser.add_argument("--readme", default=str(README), help="'' leaves the README alone")
     args = parser.parse_args(argv)
     build(Path(args.results), Path(args.doc), Path(args.img))
     print(f"wrote {args.doc} and plots in {args.img}")
+    if args.readme:
+        if update_readme(Path(args.readme), headline(Path(args.results))):
+            print(f"updated the headline table in {args.readme}")
+        else:
+            print(f"{args.readme} has no {README_START} marker: left alone")
     return 0
 
 

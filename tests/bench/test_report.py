@@ -78,3 +78,38 @@ def test_build_writes_tables_ratios_and_plots(tmp_path: Path) -> None:
     assert "`bulk-veth`: skipped: no root here" in text
     assert "`latency`: not run" in text
     assert (tmp_path / "img" / "bench-goodput-vs-loss.png").stat().st_size > 1000
+
+
+def test_headline_goes_between_the_readme_markers(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    wan = [
+        _bulk_case(
+            {"kind": "wan", "name": "w", "rtt_ms": rtt, "loss_pct": 1.0, "rate_mbit": 100.0},
+            {"tcp:bbr": 11.0, "rudp:throughput": 9.5},
+        )
+        for rtt in (100.0, 20.0)
+    ]
+    wan[0]["peers"]["tcp:bbr"]["summary"]["capped_runs"] = 1  # type: ignore[index]
+    host = {"date_utc": "2026-12-03 10:00:00"}
+    (results / "bulk-wan.json").write_text(json.dumps({"host": host, "cases": wan}))
+    table = report.headline(results)
+    assert "| peer | 20 ms 1% | 100 ms 1% |" in table  # sorted by RTT
+    assert "| `tcp:bbr` | 11.00 | 11.00* |" in table
+    assert "run 2026-12-03 10:00:00 UTC" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\nold\n{report.README_END}\nrest\n")
+    assert report.update_readme(readme, table)
+    assert readme.read_text() == f"intro\n{report.README_START}\n{table}{report.README_END}\nrest\n"
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    assert not report.update_readme(plain, table)
+    assert plain.read_text() == "no markers\n"
+
+
+def test_the_readme_quotes_the_committed_results() -> None:
+    """The README's headline table is what ``bench.report`` makes of ``bench/results``."""
+    text = report.README.read_text(encoding="utf-8")
+    start = text.index(report.README_START) + len(report.README_START) + 1
+    end = text.index(report.README_END)
+    assert text[start:end] == report.headline(report.RESULTS)
