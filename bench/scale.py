@@ -64,6 +64,16 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _udp_drops(port: int) -> int | None:
+    """Datagrams the kernel dropped at the UDP socket bound to ``port`` (None: not UDP)."""
+    with open("/proc/net/udp", encoding="ascii") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                return int(fields[-1])
+    return None
+
+
 async def server(job: dict[str, Any], emit: Emit) -> None:
     """The scale server: accept ``connections``, read messages, measure, report, exit."""
     total = int(job["connections"])
@@ -130,6 +140,8 @@ async def server(job: dict[str, Any], emit: Emit) -> None:
                 "cpu_share": share,
                 "cpu_us_per_connection_s": 1e6 * share / max(1, accepted),
                 "messages_per_s": (m1 - m0) / (t1 - t0),
+                "kernel_drops": _udp_drops(srv.port),
+                "server_stats": srv.stats() if hasattr(srv, "stats") else None,
             }
         )
     finally:
@@ -161,19 +173,30 @@ async def clients(job: dict[str, Any], emit: Emit) -> None:
     opened = [s for s in await asyncio.gather(*(one() for _ in range(count))) if s is not None]
     emit({"event": "connected", "count": len(opened), "failures": failures})
 
-    async def talk(stream: peers.Stream) -> None:
-        await asyncio.sleep(rng.random() * INTERVAL)
-        while now() < stop_at:
-            stream.write(payload)
-            await stream.drain()
-            await asyncio.sleep(INTERVAL)
+    talk_errors: dict[str, int] = {}
 
-    with contextlib.suppress(Exception):
-        await asyncio.gather(*(talk(s) for s in opened))
+    async def talk(stream: peers.Stream) -> None:
+        """One connection's messages; a connection that fails is counted and the others go on."""
+        await asyncio.sleep(rng.random() * INTERVAL)
+        try:
+            while now() < stop_at:
+                stream.write(payload)
+                await stream.drain()
+                await asyncio.sleep(INTERVAL)
+        except Exception as exc:
+            name = type(exc).__name__
+            talk_errors[name] = talk_errors.get(name, 0) + 1
+            if sum(talk_errors.values()) == 1:
+                emit({"event": "talk-error", "error": f"{name}: {exc}"})
+
+    await asyncio.gather(*(talk(s) for s in opened))
     for stream in opened:
-        stream.write_eof()
+        with contextlib.suppress(Exception):
+            stream.write_eof()
     await asyncio.gather(*(s.close() for s in opened), return_exceptions=True)
-    emit({"event": "result", "count": len(opened), "failures": failures})
+    emit(
+        {"event": "result", "count": len(opened), "failures": failures, "talk_errors": talk_errors}
+    )
 
 
 def _argv(job: dict[str, Any]) -> list[str]:
@@ -223,6 +246,7 @@ def scale_run(
             }
             children.append(Child(f"clients{i}", _argv(job), events))
         failures = 0
+        talk_errors: list[str] = []
         deadline = time.monotonic() + budget + steady + 30
         while True:
             role, message = _next_event(events, deadline, "the scale server's result")
@@ -231,6 +255,8 @@ def scale_run(
                 raise BenchError(f"{role}: {message.get('message')}")
             if event == "connected":
                 failures += int(message.get("failures", 0))
+            if event == "talk-error":  # a client's first connection to fail after connecting
+                talk_errors.append(f"{role}: {message.get('error')}")
             if role == "server" and event == "result":
                 result = dict(message)
                 break
@@ -240,7 +266,14 @@ def scale_run(
         for child in children:
             child.kill()
     result.pop("event", None)
-    result.update({"peer": peer, "client_processes": processes, "connect_failures": failures})
+    result.update(
+        {
+            "peer": peer,
+            "client_processes": processes,
+            "connect_failures": failures,
+            "talk_errors": talk_errors,
+        }
+    )
     return result
 
 
@@ -271,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"per conn), RSS {r['rss_per_connection_bytes'] / 1024:.1f} KiB/conn, "
                 f"{r['messages_per_s']:.0f} msg/s, {r['connect_failures']} connect failures"
             )
+            for error in r["talk_errors"]:
+                print(f"  failed after connecting: {error}")
+            if r.get("kernel_drops") is not None or r.get("server_stats"):
+                print(f"  kernel drops {r.get('kernel_drops')}, server {r.get('server_stats')}")
     return 0
 
 

@@ -44,6 +44,14 @@ class _Server:
         self._server.close()
         await asyncio.wait_for(self._server.wait_closed(), 10.0)
 
+    def stats(self) -> dict[str, Any]:
+        """The listening endpoint's counters (datagrams, handshakes, drops by reason)."""
+        return {
+            k: v
+            for k, v in self._server._endpoints[0].endpoint.stats.as_dict().items()
+            if v  # the counters that moved
+        }
+
 
 async def start_server(spec: PeerSpec, host: str, port: int, handler: Any) -> _Server:
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
