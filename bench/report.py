@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,20 @@ def _bulk_notes(summary: dict[str, Any], failures: list[str]) -> str:
     return f" [{', '.join(notes)}]" if notes else ""
 
 
+def _goodput_rows(
+    cases: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str]
+) -> list[list[str]]:
+    """A row per peer, a ``cell`` per case ("-" where the peer did not run)."""
+    rows = []
+    for peer in _peer_order(cases):
+        row = [f"`{peer}`"]
+        for case in cases:
+            pc = case["peers"].get(peer)
+            row.append(cell(pc) if pc else "-")
+        rows.append(row)
+    return rows
+
+
 def _bulk_section(title: str, record: dict[str, Any], groups: list[tuple[str, Any]]) -> list[str]:
     """A goodput matrix (peers x links), the ratio to kernel CUBIC and BBR, and details."""
     out = [f"### {title}", ""]
@@ -89,17 +103,13 @@ def _bulk_section(title: str, record: dict[str, Any], groups: list[tuple[str, An
             continue
         peer_names = _peer_order(cases)
         header = ["peer", *[f"{_short(c['link'])}" for c in cases]]
-        rows = []
-        for peer in peer_names:
-            row = [f"`{peer}`"]
-            for case in cases:
-                pc = case["peers"].get(peer)
-                if not pc:
-                    row.append("-")
-                    continue
-                s = pc["summary"]
-                row.append(_mr(s.get("goodput_mb_s")) + _bulk_notes(s, pc.get("failures", [])))
-            rows.append(row)
+        rows = _goodput_rows(
+            cases,
+            lambda pc: (
+                _mr(pc["summary"].get("goodput_mb_s"))
+                + _bulk_notes(pc["summary"], pc.get("failures", []))
+            ),
+        )
         if label:
             out.append(f"**{label}**: goodput in MB/s (10^6 B/s), median (min-max) of the runs")
         else:
@@ -326,7 +336,9 @@ def _scale_section(record: dict[str, Any]) -> list[str]:
         f"second. CPU share is the server's CPU over a {record.get('steady_s', 10):g} s steady "
         "window once all N are connected (1.0 = one core); RSS per connection is the server's "
         "resident memory with all N open minus before, over N. Handshakes/s is N over the time "
-        "from the server's first accept to its N-th, so it includes the clients' own speed.",
+        "from the server's first accept to its N-th, so it includes the clients' own speed. "
+        "The clients run on the same host: msg/s received below N means the server fell "
+        "behind and the kernel dropped datagrams at its socket (`kernel_drops` in the JSON).",
         "",
     ]
     rows = []
@@ -481,19 +493,13 @@ def headline(results: Path) -> str:
     if not record or not record.get("cases"):
         return "(no emulated-link results: run `make bench`)\n"
     cases = sorted(record["cases"], key=lambda c: (c["link"]["rtt_ms"], c["link"]["loss_pct"]))
-    peer_names = _peer_order(cases)
-    rows = []
-    for peer in peer_names:
-        row = [f"`{peer}`"]
-        for case in cases:
-            pc = case["peers"].get(peer)
-            if not pc:
-                row.append("-")
-                continue
-            s = pc["summary"]
-            capped = "*" if s.get("capped_runs") else ""
-            row.append(_m(s.get("goodput_mb_s")) + capped)
-        rows.append(row)
+    rows = _goodput_rows(
+        cases,
+        lambda pc: (
+            _m(pc["summary"].get("goodput_mb_s"))
+            + ("*" if pc["summary"].get("capped_runs") else "")
+        ),
+    )
     date = record.get("host", {}).get("date_utc", "?")
     earlier = [
         d
@@ -532,8 +538,15 @@ def build(results: Path, doc: Path, img: Path) -> str:
         lines.append(
             f"Host: {host['cpus']} CPUs, Linux {host['kernel']}, Python {host['python']}, default "
             f"TCP congestion control `{host['tcp_default_congestion_control']}` (every TCP "
-            f"socket here sets its own with `TCP_CONGESTION`), run {host['date_utc']} UTC."
+            "socket here sets its own with `TCP_CONGESTION`)."
         )
+        lines.append("")
+        lines.append("When each scenario ran (UTC; re-runs of some peers are merged in):")
+        lines.append("")
+        for name, record in records.items():
+            dates = [r.get("host", {}).get("date_utc", "?") for r in record.get("merged_from", [])]
+            dates = dates or [record.get("host", {}).get("date_utc", "?")]
+            lines.append(f"- `{name}`: {', '.join(dict.fromkeys(dates))}")
         lines.append("")
     not_run = []
     for name in ORDER:

@@ -37,6 +37,7 @@ from typing import Any
 from bench import peers
 from bench.loopback import BenchError, Child, _next_event
 from bench.workloads import cpu_seconds, now
+from tests.flood_scenario import udp_drops
 
 __all__ = ["clients", "main", "raise_nofile", "scale_run", "server"]
 
@@ -62,16 +63,6 @@ def raise_nofile(wanted: int) -> int:
 def _rss_bytes() -> int:
     with open("/proc/self/statm", encoding="ascii") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _udp_drops(port: int) -> int | None:
-    """Datagrams the kernel dropped at the UDP socket bound to ``port`` (None: not UDP)."""
-    with open("/proc/net/udp", encoding="ascii") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if int(fields[1].split(":")[1], 16) == port:
-                return int(fields[-1])
-    return None
 
 
 async def server(job: dict[str, Any], emit: Emit) -> None:
@@ -140,7 +131,7 @@ async def server(job: dict[str, Any], emit: Emit) -> None:
                 "cpu_share": share,
                 "cpu_us_per_connection_s": 1e6 * share / max(1, accepted),
                 "messages_per_s": (m1 - m0) / (t1 - t0),
-                "kernel_drops": _udp_drops(srv.port),
+                "kernel_drops": udp_drops(srv.port),
                 "server_stats": srv.stats() if hasattr(srv, "stats") else None,
             }
         )

@@ -320,6 +320,17 @@ SCENARIOS: dict[str, Callable[[Plan], dict[str, Any]]] = {
 }
 
 
+def _case_key(case: dict[str, Any]) -> str:
+    """What identifies a case across runs: its link's name (bulk, share, latency), the link
+    itself where it is a name (profile), or the peer and connection count (scale)."""
+    link = case.get("link")
+    if isinstance(link, dict):
+        return str(link.get("name"))
+    if link is not None:
+        return str(link)
+    return f"{case.get('peer')} x{case.get('connections')}"
+
+
 def merge_records(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """``new``'s cases over ``old``'s: per link (by name), the re-run peers replace the old
     entries, the others stay; a link only in one of them is kept. The hosts and plans of
@@ -330,7 +341,7 @@ def merge_records(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     order: list[str] = []
     for record in (old, new):
         for case in record["cases"]:
-            name = str(case.get("link", {}).get("name"))
+            name = _case_key(case)
             if name not in by_link:
                 by_link[name] = {"link": case.get("link"), "peers": {}}
                 order.append(name)

@@ -16,7 +16,7 @@ from typing import Any
 
 from rudp import Config, start_server
 
-__all__ = ["FloodResult", "run_flood"]
+__all__ = ["FloodResult", "run_flood", "udp_drops"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOSE_GRACE = 5.0  # seconds the server's connections get to close once the clients are done
@@ -78,7 +78,7 @@ def _rss() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-def _udp_drops(port: int) -> int | None:
+def udp_drops(port: int) -> int | None:
     """The kernel's drop counter of the UDP socket bound to ``port`` (/proc/net/udp)."""
     with open("/proc/net/udp", encoding="ascii") as f:
         for line in f.readlines()[1:]:
@@ -149,7 +149,7 @@ async def run_flood(
         flood = json.loads(flood_done.result()[0])
         inits = endpoint.stats.inits_received
         stats = endpoint.stats.as_dict()
-        drops = _udp_drops(port)
+        drops = udp_drops(port)
         if clients:
             out, _ = await asyncio.wait_for(processes[1].communicate(), 120.0)
             real = json.loads(out)

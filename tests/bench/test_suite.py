@@ -28,3 +28,28 @@ def test_merge_replaces_rerun_peers_and_keeps_the_rest() -> None:
     assert merged["cases"][1]["peers"] == {"kcp:fast": {"v": 1}}
     assert [h["host"]["date_utc"] for h in merged["merged_from"]] == ["then", "now"]
     assert merge_records({"skipped": "no root"}, new) == new
+
+
+def test_merge_keeps_scale_cases_by_peer_and_size_and_profile_cases_by_link() -> None:
+    old = {
+        "cases": [
+            {"peer": "tcp:cubic", "connections": 1000, "runs": [1]},
+            {"peer": "rudp:fair", "connections": 1000, "runs": [1]},
+            {"peer": "rudp:fair", "connections": 10000, "runs": [1]},
+            {"link": "loopback", "sender": {"v": 1}},
+        ]
+    }
+    new = {
+        "cases": [
+            {"peer": "rudp:fair", "connections": 10000, "runs": [2]},
+            {"link": "loopback", "sender": {"v": 2}},
+        ]
+    }
+    merged = merge_records(old, new)["cases"]
+    assert [(c.get("peer"), c.get("connections"), c.get("runs")) for c in merged[:3]] == [
+        ("tcp:cubic", 1000, [1]),
+        ("rudp:fair", 1000, [1]),
+        ("rudp:fair", 10000, [2]),
+    ]
+    assert merged[3] == {"link": "loopback", "sender": {"v": 2}}
+    assert len(merged) == 4

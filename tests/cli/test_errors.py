@@ -226,27 +226,26 @@ async def test_receiver_write_error_mid_file(tmp_path: Path) -> None:
         await limited.stop()
 
 
-async def test_receiver_detects_a_checksum_mismatch(receiver: Receiver) -> None:
-    conn = await messages.connect("127.0.0.1", receiver.port)
+async def _send_with_a_wrong_checksum(port: int) -> None:
+    """x.bin announced with SHA-256 000...0, then its 5 bytes: the receiver must refuse it."""
+    conn = await messages.connect("127.0.0.1", port)
     await conn.send(protocol.file_header("x.bin", 5, "0" * 64))
     assert (await conn.recv())["type"] == "accept"
     await conn.send_bytes(b"hello")
     reply = protocol.parse_reply(await conn.recv(), expect=("result",))
     await conn.close()
     assert not reply.ok and reply.code == "checksum"
+
+
+async def test_receiver_detects_a_checksum_mismatch(receiver: Receiver) -> None:
+    await _send_with_a_wrong_checksum(receiver.port)
     assert "failed x.bin" in await receiver.line(b"x.bin")
     assert list(receiver.out.iterdir()) == []
 
 
 async def test_recv_once_exits_with_the_checksum_code_after_a_mismatch(tmp_path: Path) -> None:
     once = await Receiver.start(tmp_path / "out", "--once")
-    conn = await messages.connect("127.0.0.1", once.port)
-    await conn.send(protocol.file_header("x.bin", 5, "0" * 64))
-    assert (await conn.recv())["type"] == "accept"
-    await conn.send_bytes(b"hello")
-    reply = protocol.parse_reply(await conn.recv(), expect=("result",))
-    await conn.close()
-    assert not reply.ok and reply.code == "checksum"
+    await _send_with_a_wrong_checksum(once.port)
     result = await finish(once.proc)  # exits by itself, with the checksum's code
     assert result.code == exits.EXIT_CHECKSUM, result
     assert "failed x.bin" in result.stdout and "sender announced 000" in result.stdout
