@@ -81,6 +81,13 @@ def _bulk_notes(summary: dict[str, Any], failures: list[str]) -> str:
     return f" [{', '.join(notes)}]" if notes else ""
 
 
+def _run_dates(record: dict[str, Any]) -> list[str]:
+    """When the runs a results file holds took place (UTC), oldest first, each once: the
+    runs merged into it, else its own."""
+    dates = [r.get("host", {}).get("date_utc", "?") for r in record.get("merged_from", [])]
+    return list(dict.fromkeys(dates or [record.get("host", {}).get("date_utc", "?")]))
+
+
 def _goodput_rows(
     cases: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str]
 ) -> list[list[str]]:
@@ -446,12 +453,7 @@ def _profile_section(record: dict[str, Any]) -> list[str]:
 def _settings_section(records: dict[str, dict[str, Any]]) -> list[str]:
     """Each peer's settings as its newest run recorded them (a profile's values change)."""
     settings: dict[str, Any] = {}
-
-    def newest(record: dict[str, Any]) -> str:
-        dates = [r.get("host", {}).get("date_utc", "") for r in record.get("merged_from", [])]
-        return max([record.get("host", {}).get("date_utc", ""), *dates])
-
-    for record in sorted(records.values(), key=newest):
+    for record in sorted(records.values(), key=lambda r: max(_run_dates(r))):
         for case in record.get("cases", []):
             for peer, pc in (case.get("peers") or {}).items():
                 if isinstance(pc, dict) and "settings" in pc:
@@ -508,11 +510,7 @@ def headline(results: Path) -> str:
         ),
     )
     date = record.get("host", {}).get("date_utc", "?")
-    earlier = [
-        d
-        for r in record.get("merged_from", [])
-        if (d := r.get("host", {}).get("date_utc", "?")) != date
-    ]
+    earlier = [d for d in _run_dates(record) if d != date]
     merged = (
         f"; peers not re-run then come from the runs of {', '.join(earlier)} UTC" if earlier else ""
     )
@@ -551,9 +549,7 @@ def build(results: Path, doc: Path, img: Path) -> str:
         lines.append("When each scenario ran (UTC; re-runs of some peers are merged in):")
         lines.append("")
         for name, record in records.items():
-            dates = [r.get("host", {}).get("date_utc", "?") for r in record.get("merged_from", [])]
-            dates = dates or [record.get("host", {}).get("date_utc", "?")]
-            lines.append(f"- `{name}`: {', '.join(dict.fromkeys(dates))}")
+            lines.append(f"- `{name}`: {', '.join(_run_dates(record))}")
         lines.append("")
     not_run = []
     for name in ORDER:

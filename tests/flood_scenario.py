@@ -64,8 +64,8 @@ class FloodResult:
             "cpu_us_per_init": round(self.cpu_per_init * 1e6, 1),
             "amplification": round(self.amplification, 3),
             "max_connections": max((s["connections"] for s in self.samples), default=0),
+            "lingering": self.lingering,
         }
-        out["lingering"] = self.lingering
         if self.clients is not None:
             out["handshakes"] = f"{self.clients['connected']}/{self.clients['attempted']}"
             out["intact"] = self.clients["intact"]
